@@ -1,0 +1,68 @@
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import * as SqlClient from "effect/sql/SqlClient"
+import {
+  type ClienteId,
+  ClienteNaoEncontrado,
+  type Extrato,
+  LimiteExcedido,
+  type SaldoAtual,
+  type Transacao,
+  TransacaoRealizada
+} from "./Domain.ts"
+
+const Registro = Schema.Union([
+  Schema.Struct({ resultado: Schema.Literal("ok"), saldo: Schema.Int, limite: Schema.Int }),
+  Schema.Struct({ resultado: Schema.Literals(["cliente_inexistente", "limite_excedido"]) })
+])
+
+const LinhaExtrato = Schema.Struct({
+  total: Schema.Int,
+  limite: Schema.Int,
+  data_extrato: Schema.String,
+  ultimas_transacoes: Schema.Array(TransacaoRealizada)
+})
+
+/** The clients' accounts: every operation is one call to a stored procedure. */
+export class Ledger extends Context.Service<Ledger>()("Crebitos/Ledger", {
+  make: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+
+    const decodeRegistro = Schema.decodeUnknownEffect(Registro)
+    const decodeExtrato = Schema.decodeUnknownEffect(LinhaExtrato)
+
+    const transact = Effect.fn("Ledger.transact")(
+      function* (id: ClienteId, transacao: Transacao) {
+        const [linha] =
+          yield* sql`SELECT * FROM registrar_transacao(${id}, ${transacao.valor}, ${transacao.tipo}, ${transacao.descricao})`
+        const registro = yield* decodeRegistro(linha)
+        switch (registro.resultado) {
+          case "ok":
+            return { limite: registro.limite, saldo: registro.saldo } satisfies SaldoAtual
+          case "limite_excedido":
+            return yield* new LimiteExcedido({ id })
+          case "cliente_inexistente":
+            return yield* new ClienteNaoEncontrado({ id })
+        }
+      },
+      // Infrastructure failures are defects: the client can do nothing about them.
+      Effect.catchTags({ SqlError: Effect.die, SchemaError: Effect.die })
+    )
+
+    const statement = Effect.fn("Ledger.statement")(
+      function* (id: ClienteId) {
+        const [linha] = yield* sql`SELECT * FROM extrato(${id})`
+        if (linha === undefined) return yield* new ClienteNaoEncontrado({ id })
+        const { data_extrato, limite, total, ultimas_transacoes } = yield* decodeExtrato(linha)
+        return { saldo: { total, data_extrato, limite }, ultimas_transacoes } satisfies Extrato
+      },
+      Effect.catchTags({ SqlError: Effect.die, SchemaError: Effect.die })
+    )
+
+    return { transact, statement } as const
+  })
+}) {
+  static readonly layer = Layer.effect(this, this.make)
+}

