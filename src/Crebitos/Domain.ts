@@ -37,10 +37,15 @@ const isStorableText = Schema.makeFilter<string>(
   (text) => (text.isWellFormed() && !text.includes("\u0000")) || "must be valid Unicode without NUL characters"
 )
 
-const hasOneToTenCharacters = Schema.makeFilter<string>((text) => {
-  const count = countGraphemesUpTo(text, 10)
-  return (count >= 1 && count <= 10) || "must have 1 to 10 characters"
-})
+const hasOneToTenCharacters = Schema.makeFilter<string>(
+  (text) => {
+    const count = countGraphemesUpTo(text, 10)
+    return (count >= 1 && count <= 10) || "must have 1 to 10 characters"
+  },
+  // Property tests generate from the schema: 1 to 10 code units always make
+  // 1 to 10 characters, so generation never has to discard.
+  { arbitraryConstraint: { minLength: 1, maxLength: 10 } }
+)
 
 /** 1 to 10 characters as a user sees them: "ááááááááá\u00e1" is 10. */
 export const Descricao = Schema.String.check(isStorableText, hasOneToTenCharacters)
