@@ -65,7 +65,8 @@ const serverUser = Effect.try({
     new EmbeddedPostgresError({ message: "running as root, and no `postgres` user could be found or created" })
 })
 
-const freePort = Effect.callback<number>((resume) => {
+/** A TCP port nothing listens on right now, on 127.0.0.1. */
+export const freePort = Effect.callback<number>((resume) => {
   const server = createServer()
   server.listen(0, "127.0.0.1", () => {
     const address = server.address()
@@ -118,12 +119,22 @@ const stop = (server: ChildProcess) =>
     })
   )
 
+/**
+ * In its own process group the server would outlive a launcher killed with
+ * SIGKILL. On Linux, util-linux's setpriv asks the kernel to stop it (fast
+ * shutdown) when its parent dies; elsewhere it runs as is.
+ */
+const withParentDeathSignal = (command: string, args: ReadonlyArray<string>): [string, ReadonlyArray<string>] =>
+  platform() === "linux" && existsSync("/usr/bin/setpriv")
+    ? ["/usr/bin/setpriv", ["--pdeathsig", "SIGINT", "--", command, ...args]]
+    : [command, args]
+
 const serve = (postgres: string, args: ReadonlyArray<string>, user: Option.Option<{ uid: number; gid: number }>) =>
   Effect.acquireRelease(
     Effect.callback<ChildProcess, EmbeddedPostgresError>((resume) => {
       // Its own process group: a Ctrl-C in the terminal must not stop the
       // database before the API processes have finished with it.
-      const server = spawn(postgres, args, {
+      const server = spawn(...withParentDeathSignal(postgres, args), {
         ...Option.getOrUndefined(user),
         detached: true,
         stdio: ["ignore", "ignore", "pipe"]

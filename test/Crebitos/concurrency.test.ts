@@ -1,13 +1,13 @@
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
-import { client, CrebitosTest, decodeExtrato, extrato, ledgerState, postRaw } from "../support/Crebitos.ts"
+import { CrebitosTest, client, decodeExtrato, extrato, ledgerState, postRaw } from "../support/Crebitos.ts"
 
 const randomInt = (min: number, max: number) => min + Math.floor(Math.random() * (max - min + 1))
 
 layer(CrebitosTest)("concurrency", (it) => {
   it.effect("25 simultaneous debits of 1 give exactly -25, each seeing a distinct balance", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const api = yield* client
       const answers = yield* Effect.all(
         Array.from({ length: 25 }, () =>
@@ -20,10 +20,11 @@ layer(CrebitosTest)("concurrency", (it) => {
         Array.from({ length: 25 }, (_, i) => -25 + i)
       )
       assert.strictEqual(decodeExtrato((yield* extrato(1)).body).saldo.total, -25)
-    }))
+    })
+  )
 
   it.effect("hundreds of random concurrent transactions keep every balance exact and within its limit", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const before = yield* ledgerState
       const requests = Array.from({ length: 400 }, () => {
@@ -66,10 +67,11 @@ layer(CrebitosTest)("concurrency", (it) => {
          GROUP BY c.id ORDER BY c.id`
       for (const row of audit) assert.strictEqual(row.saldo, row.soma, `client ${row.id}`)
       assert.isAbove(answers.filter((a) => a.status === 422).length, 0, "some debits were refused")
-    }))
+    })
+  )
 
   it.effect("right after a 200, concurrent statements show that transaction first with the returned balance", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const api = yield* client
       // Other clients keep the database busy meanwhile.
       const noise = Effect.forEach(
@@ -84,7 +86,7 @@ layer(CrebitosTest)("concurrency", (it) => {
       const checks = Effect.forEach(
         Array.from({ length: 30 }, (_, i) => i),
         (i) =>
-          Effect.gen(function*() {
+          Effect.gen(function* () {
             const descricao = `n${i}`
             const { saldo } = yield* api.clientes.transacionar({
               params: { id: 5 },
@@ -102,5 +104,6 @@ layer(CrebitosTest)("concurrency", (it) => {
         { discard: true }
       )
       yield* Effect.all([noise, checks], { concurrency: "unbounded", discard: true })
-    }))
+    })
+  )
 })

@@ -29,7 +29,12 @@ const isJson = (text: string) => {
 
 /** Each class of invalid body the contract names, as JSON text. */
 const invalidBodies = {
-  "valor fractional": json(withField("valor", Arbitrary.filter(of(Schema.Finite), (n) => !Number.isInteger(n)))),
+  "valor fractional": json(
+    withField(
+      "valor",
+      Arbitrary.filter(of(Schema.Finite), (n) => !Number.isInteger(n))
+    )
+  ),
   "valor zero": json(withField("valor", Arbitrary.Constant(0))),
   "valor negative": json(withField("valor", of(Schema.Int.check(Schema.isLessThan(0))))),
   "valor a string": json(withField("valor", of(Schema.String))),
@@ -44,7 +49,12 @@ const invalidBodies = {
   "descricao empty": json(withField("descricao", Arbitrary.Constant(""))),
   "descricao null": json(withField("descricao", Arbitrary.Constant(null))),
   "descricao not a string": json(
-    withField("descricao", of(Schema.Union([Schema.Finite, Schema.Boolean, Schema.Array(Schema.String), Schema.Struct({ a: Schema.String })])))
+    withField(
+      "descricao",
+      of(
+        Schema.Union([Schema.Finite, Schema.Boolean, Schema.Array(Schema.String), Schema.Struct({ a: Schema.String })])
+      )
+    )
   ),
   "descricao longer than 10 characters": json(
     withField(
@@ -71,7 +81,7 @@ layer(CrebitosTest)("validation, through the real HTTP server", (it) => {
     "every valid payload is accepted: 200 with the new balance, or 422 only for a debit past the limit",
     { id: of(Schema.Literals([1, 2, 3, 4, 5])), payload: Transacao },
     ({ id, payload }) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const before = (yield* ledgerState).find((c) => c.id === id)
         assert.isDefined(before)
         if (before === undefined) return
@@ -95,7 +105,7 @@ layer(CrebitosTest)("validation, through the real HTTP server", (it) => {
       `${name}: 422 and nothing changes`,
       { body: bodies, id: of(Schema.Literals([1, 2, 3, 4, 5])) },
       ({ body, id }) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const before = yield* ledgerState
           const response = yield* postRaw(`/clientes/${id}/transacoes`, body)
           assert.strictEqual(response.status, 422, `${body} -> ${response.body}`)
@@ -106,22 +116,27 @@ layer(CrebitosTest)("validation, through the real HTTP server", (it) => {
   }
 
   it.effect("descricao counts characters as a user sees them", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const accepted = ["ááááááááá\u00e1", "a\u0301".repeat(10), "👍🏽".repeat(10), "1234567890"]
       for (const descricao of accepted) {
-        const { body, status } = yield* postRaw("/clientes/4/transacoes", JSON.stringify({ valor: 1, tipo: "c", descricao }))
+        const { body, status } = yield* postRaw(
+          "/clientes/4/transacoes",
+          JSON.stringify({ valor: 1, tipo: "c", descricao })
+        )
         assert.strictEqual(status, 200, `${descricao}: ${body}`)
       }
       for (const descricao of ["ááááááááá\u00e1x", "a\u0301".repeat(11), "12345678901"]) {
         const { status } = yield* postRaw("/clientes/4/transacoes", JSON.stringify({ valor: 1, tipo: "c", descricao }))
         assert.strictEqual(status, 422, descricao)
       }
-    }))
+    })
+  )
 
   it.effect("an empty body and a body that is not JSON at all answer 422", () =>
-    Effect.gen(function*() {
-      for (const body of ["", "valor=1&tipo=c", "{\"valor\": 1,"]) {
+    Effect.gen(function* () {
+      for (const body of ["", "valor=1&tipo=c", '{"valor": 1,']) {
         assert.strictEqual((yield* postRaw("/clientes/1/transacoes", body)).status, 422, body)
       }
-    }))
+    })
+  )
 })
