@@ -5,7 +5,7 @@ import { CrebitosTest, client, decodeExtrato, extrato, ledgerState, postRaw } fr
 
 const randomInt = (min: number, max: number) => min + Math.floor(Math.random() * (max - min + 1))
 
-layer(CrebitosTest)("concurrency", (it) => {
+layer(CrebitosTest, { excludeTestServices: true })("concurrency", (it) => {
   it.effect("25 simultaneous debits of 1 give exactly -25, each seeing a distinct balance", () =>
     Effect.gen(function* () {
       const api = yield* client

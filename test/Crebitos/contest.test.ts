@@ -5,7 +5,7 @@ import { CrebitosTest, client, decodeExtrato, extrato, postRaw } from "../suppor
 const limites = { 1: 100000, 2: 80000, 3: 1000000, 4: 10000000, 5: 500000 } as const
 const isoUtc = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
 
-layer(CrebitosTest)("the contest's validation sequence", (it) => {
+layer(CrebitosTest, { excludeTestServices: true })("the contest's validation sequence", (it) => {
   it.effect("step 1: 25 simultaneous debits of 1 give -25, 25 credits bring it back to 0", () =>
     Effect.gen(function* () {
       const api = yield* client

@@ -76,7 +76,7 @@ const invalidBodies = {
   "malformed JSON": Arbitrary.filter(of(Schema.String), (text) => !isJson(text))
 } as const
 
-layer(CrebitosTest)("validation, through the real HTTP server", (it) => {
+layer(CrebitosTest, { excludeTestServices: true })("validation, through the real HTTP server", (it) => {
   it.effect.prop(
     "every valid payload is accepted: 200 with the new balance, or 422 only for a debit past the limit",
     { id: of(Schema.Literals([1, 2, 3, 4, 5])), payload: Transacao },
