@@ -7,9 +7,9 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Latch from "effect/Latch"
 import * as Schedule from "effect/Schedule"
+import { exited, isAlive, signalGroup, spawnNode } from "../../scripts/lib/Processes.ts"
 import { freePort } from "../../src/Platform/EmbeddedPostgres.ts"
 import { freshDatabase, sqlClientFor } from "../support/Database.ts"
-import { exited, isAlive, signalGroup, spawnNode } from "../support/Processes.ts"
 
 const debit = (port: number, cliente: number) =>
   Effect.promise(() =>

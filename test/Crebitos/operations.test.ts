@@ -1,8 +1,8 @@
+import { fileURLToPath } from "node:url"
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
 import * as SqlClient from "effect/sql/SqlClient"
-import { fileURLToPath } from "node:url"
 import { inject } from "vitest"
 import { applySqlFolder } from "../../src/Platform/Sql.ts"
 import { CrebitosTest, ledgerState, postRaw } from "../support/Crebitos.ts"
@@ -11,7 +11,7 @@ import { sqlClientFor } from "../support/Database.ts"
 const sqlFolder = fileURLToPath(new URL("../../sql/crebitos", import.meta.url))
 
 const get = (path: string) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const http = yield* HttpClient.HttpClient
     const response = yield* http.get(path)
     return { status: response.status, body: yield* response.text }
@@ -19,7 +19,7 @@ const get = (path: string) =>
 
 /** Cuts the server off its database, runs `during`, then lets it back in. */
 const withDatabaseUnreachable = <A, E, R>(during: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const [row] = yield* sql<{ name: string }>`SELECT current_database() AS name`
     // A database cannot refuse connections to itself: ask from the server's own.
@@ -32,7 +32,7 @@ const withDatabaseUnreachable = <A, E, R>(during: Effect.Effect<A, E, R>) =>
 
 layer(CrebitosTest, { excludeTestServices: true })("operations", (it) => {
   it.effect("the schema can be applied again, concurrently, without changing the data", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       yield* postRaw("/clientes/1/transacoes", JSON.stringify({ valor: 7, tipo: "c", descricao: "antes" }))
       const before = yield* ledgerState
       yield* Effect.all([applySqlFolder(sqlFolder), applySqlFolder(sqlFolder), applySqlFolder(sqlFolder)], {
@@ -40,10 +40,11 @@ layer(CrebitosTest, { excludeTestServices: true })("operations", (it) => {
       })
       assert.deepStrictEqual(yield* ledgerState, before)
       assert.strictEqual(before.length, 5)
-    }))
+    })
+  )
 
   it.effect("the OpenAPI document and the docs page come from the same HttpApi", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const openapi = yield* get("/openapi.json")
       assert.strictEqual(openapi.status, 200)
       const paths = Object.keys((JSON.parse(openapi.body) as { paths: Record<string, unknown> }).paths)
@@ -51,15 +52,19 @@ layer(CrebitosTest, { excludeTestServices: true })("operations", (it) => {
       const docs = yield* get("/docs")
       assert.strictEqual(docs.status, 200)
       assert.include(docs.body, "<html")
-    }))
+    })
+  )
 
   it.effect("healthz answers 200 with the database, 503 without; a request then gets a bare 500, never a stack", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       assert.strictEqual((yield* get("/healthz")).status, 200)
       yield* withDatabaseUnreachable(
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           assert.strictEqual((yield* get("/healthz")).status, 503)
-          const failed = yield* postRaw("/clientes/1/transacoes", JSON.stringify({ valor: 1, tipo: "c", descricao: "x" }))
+          const failed = yield* postRaw(
+            "/clientes/1/transacoes",
+            JSON.stringify({ valor: 1, tipo: "c", descricao: "x" })
+          )
           assert.strictEqual(failed.status, 500)
           assert.notInclude(failed.body, "at ")
           assert.notInclude(failed.body.toLowerCase(), "error:")
@@ -67,5 +72,6 @@ layer(CrebitosTest, { excludeTestServices: true })("operations", (it) => {
       )
       // The pool reconnects by itself once the database is back.
       assert.strictEqual((yield* get("/healthz")).status, 200)
-    }))
+    })
+  )
 })
