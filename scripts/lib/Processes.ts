@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process"
+import { connect } from "node:net"
 import { fileURLToPath } from "node:url"
 import * as Effect from "effect/Effect"
 
@@ -10,31 +11,56 @@ export interface Running {
   readonly output: () => string
 }
 
+export interface SpawnOptions {
+  readonly env?: Readonly<Record<string, string>>
+  /** Output that means the process is ready; without it, ready once started. */
+  readonly ready?: RegExp | undefined
+  /** cgroup.procs files the process enters before it execs, so its caps hold from the start. */
+  readonly cgroupProcs?: ReadonlyArray<string> | undefined
+  /** Echo its output, prefixed, as it comes. */
+  readonly echo?: string | undefined
+}
+
 /**
- * Runs `node <script>` in its own process group, as a terminal would run
+ * Runs a command in its own process group, as a terminal would run
  * `npm start`, until `ready` shows up in its output. Whatever is still alive
  * when the scope closes is killed, group and all.
  */
-export const spawnNode = (script: string, env: Readonly<Record<string, string>>, ready: RegExp) =>
+export const spawnProcess = (command: string, args: ReadonlyArray<string>, options: SpawnOptions) =>
   Effect.acquireRelease(
     Effect.callback<Running, Error>((resume) => {
-      const child = spawn(process.execPath, [script], {
+      const [file, argv] =
+        options.cgroupProcs === undefined
+          ? [command, args]
+          : [
+              "/bin/sh",
+              ["-c", 'for f in $RINHA_CGROUP_PROCS; do echo $$ > "$f"; done; exec "$@"', "sh", command, ...args]
+            ]
+      const child = spawn(file, argv, {
         cwd: repositoryRoot,
-        env: { ...process.env, ...env },
+        env: { ...process.env, ...options.env, RINHA_CGROUP_PROCS: (options.cgroupProcs ?? []).join(" ") },
         detached: true,
         stdio: ["ignore", "pipe", "pipe"]
       })
       let output = ""
+      let ready = false
       const running = { child, output: () => output }
       const onData = (chunk: Buffer) => {
         output += chunk.toString()
-        if (ready.test(output)) resume(Effect.succeed(running))
+        if (options.echo !== undefined) {
+          for (const line of chunk.toString().split("\n")) if (line !== "") console.log(`[${options.echo}] ${line}`)
+        }
+        if (!ready && options.ready?.test(output)) {
+          ready = true
+          resume(Effect.succeed(running))
+        }
       }
       child.stdout?.on("data", onData)
       child.stderr?.on("data", onData)
       child.once("exit", (code) =>
-        resume(Effect.fail(new Error(`${script} exited (${code}) before ready:\n${output}`)))
+        resume(Effect.fail(new Error(`${command} exited (${code}) before ready:\n${output}`)))
       )
+      if (options.ready === undefined) child.once("spawn", () => resume(Effect.succeed(running)))
     }),
     ({ child }) =>
       Effect.sync(() => {
@@ -43,6 +69,10 @@ export const spawnNode = (script: string, env: Readonly<Record<string, string>>,
         }
       })
   )
+
+/** `node <script>` (this Node), as `spawnProcess`. */
+export const spawnNode = (script: string, env: Readonly<Record<string, string>>, ready: RegExp) =>
+  spawnProcess(process.execPath, [script], { env, ready })
 
 /** Resolves with the exit code (or signal) once the process has exited. */
 export const exited = (child: ChildProcess) =>
@@ -66,3 +96,49 @@ export const isAlive = (pid: number) => {
     return false
   }
 }
+
+/** Asks a process group to stop with `signal`, waiting up to `timeoutMs` before it is killed. */
+export const stopGracefully = (running: Running, signal: NodeJS.Signals, timeoutMs = 10_000) =>
+  Effect.gen(function* () {
+    const { child } = running
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return
+    process.kill(-child.pid, signal)
+    yield* exited(child).pipe(Effect.timeoutOrElse({ duration: timeoutMs, orElse: () => Effect.void }))
+  })
+
+/** Runs a command to completion, failing with its output when it fails. */
+export const runCommand = (command: string, args: ReadonlyArray<string>, env?: Readonly<Record<string, string>>) =>
+  Effect.callback<string, Error>((resume) => {
+    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    let output = ""
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()))
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()))
+    child.once("error", (error) => resume(Effect.fail(error)))
+    child.once("exit", (code) =>
+      resume(
+        code === 0
+          ? Effect.succeed(output)
+          : Effect.fail(new Error(`${command} ${args.join(" ")} failed (${code}):\n${output}`))
+      )
+    )
+  })
+
+/** The first of `candidates` that exists and runs, if any. */
+export const findExecutable = (candidates: ReadonlyArray<string>, versionArgs: ReadonlyArray<string>) =>
+  Effect.findFirst(candidates, (candidate) =>
+    runCommand(candidate, versionArgs).pipe(
+      Effect.as(true),
+      Effect.catch(() => Effect.succeed(false))
+    )
+  )
+
+/** Succeeds once something accepts TCP connections on 127.0.0.1:`port`. */
+export const listening = (port: number) =>
+  Effect.callback<void, Error>((resume) => {
+    const socket = connect(port, "127.0.0.1")
+    socket.once("connect", () => {
+      socket.destroy()
+      resume(Effect.void)
+    })
+    socket.once("error", (error) => resume(Effect.fail(error)))
+  })

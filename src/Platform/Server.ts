@@ -35,7 +35,7 @@ export const serveApi = <Id extends string, Groups extends HttpApiGroup.Constrai
   HttpRouter.serve(
     Layer.mergeAll(
       HttpApiBuilder.layer(api, { openapiPath: "/openapi.json" }),
-      HttpApiScalar.layer(api, { path: "/docs" })
+      HttpApiScalar.layerCdn(api, { path: "/docs" })
     ).pipe(Layer.provide(handlers)),
     { disableLogger: true }
   ).pipe(

@@ -2,8 +2,10 @@ import { readdir, readFile } from "node:fs/promises"
 import { join } from "node:path"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Config from "effect/Config"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as SqlClient from "effect/sql/SqlClient"
 import { DatabasePoolSize, DatabaseUrl } from "./Config.ts"
 
@@ -27,20 +29,17 @@ export const readSqlFolder = Effect.fn("Sql.readSqlFolder")(function* (folder: s
 const applyLockKey = 7_202_401
 
 /**
- * Applies the files of a folder as one transaction. The files must be
- * idempotent: every instance applies them at start-up, one at a time under an
- * advisory lock, so two instances starting together cannot race.
- *
- * The prepared-statement protocol takes one statement per call, so the whole
- * script travels as a dollar-quoted literal run by PL/pgSQL's EXECUTE, which
- * accepts several.
+ * Runs a script of several statements as one transaction. The
+ * prepared-statement protocol takes one statement per call, so the script
+ * travels as a dollar-quoted literal run by PL/pgSQL's EXECUTE, which
+ * accepts several. Every instance applies the schema at start-up, one at a
+ * time under an advisory lock, so two instances starting together cannot race.
  */
-export const applySqlFolder = Effect.fn("Sql.applySqlFolder")(function* (folder: string) {
+export const applySqlScript = Effect.fn("Sql.applySqlScript")(function* (script: string) {
   const sql = yield* SqlClient.SqlClient
-  const script = (yield* readSqlFolder(folder)).join("\n")
   const quote = "$rinha_script$"
   if (script.includes(quote)) {
-    return yield* Effect.die(new Error(`${folder} must not contain ${quote}`))
+    return yield* Effect.die(new Error(`an SQL script must not contain ${quote}`))
   }
   yield* sql.unsafe(
     `DO $rinha_apply$ BEGIN
@@ -50,5 +49,19 @@ export const applySqlFolder = Effect.fn("Sql.applySqlFolder")(function* (folder:
   )
 })
 
+/** Applies the files of a folder, which must be idempotent, as one transaction. */
+export const applySqlFolder = Effect.fn("Sql.applySqlFolder")(function* (folder: string) {
+  return yield* applySqlScript((yield* readSqlFolder(folder)).join("\n"))
+})
+
+/** A SqlClient on `url` for the life of the enclosing scope. */
+export const clientFor = (url: string) =>
+  Layer.build(PgClient.layer({ url: Redacted.make(url) })).pipe(Effect.map(Context.get(SqlClient.SqlClient)))
+
 /** A layer that applies a folder of SQL once, when it is built. */
-export const layerApplySql = (folder: string) => Layer.effectDiscard(Effect.orDie(applySqlFolder(folder)))
+export const layerApplySql = (folder: Config.Config<string>) =>
+  Layer.effectDiscard(
+    Effect.gen(function* () {
+      yield* applySqlFolder(yield* folder).pipe(Effect.orDie)
+    })
+  )

@@ -1,5 +1,4 @@
 import { chmodSync, existsSync, mkdtempSync, rmSync } from "node:fs"
-import { connect } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
@@ -7,9 +6,10 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Latch from "effect/Latch"
 import * as Schedule from "effect/Schedule"
-import { exited, isAlive, signalGroup, spawnNode } from "../../scripts/lib/Processes.ts"
+import { exited, isAlive, listening, signalGroup, spawnNode } from "../../scripts/lib/Processes.ts"
 import { freePort } from "../../src/Platform/EmbeddedPostgres.ts"
-import { freshDatabase, sqlClientFor } from "../support/Database.ts"
+import { clientFor } from "../../src/Platform/Sql.ts"
+import { freshDatabase } from "../support/Database.ts"
 
 const debit = (port: number, cliente: number) =>
   Effect.promise(() =>
@@ -28,14 +28,7 @@ const statementTotal = (port: number) =>
   )
 
 const refusesConnections = (port: number) =>
-  Effect.callback<boolean>((resume) => {
-    const socket = connect(port, "127.0.0.1")
-    socket.once("connect", () => {
-      socket.destroy()
-      resume(Effect.succeed(false))
-    })
-    socket.once("error", () => resume(Effect.succeed(true)))
-  })
+  listening(port).pipe(Effect.match({ onSuccess: () => false, onFailure: () => true }))
 
 /** Polls until `condition` holds, for at most ~10 s. */
 const eventually = <E, R>(condition: Effect.Effect<boolean, E, R>) =>
@@ -54,7 +47,7 @@ const workerPids = (output: string) => {
   return (match?.[1] ?? "").split(", ").map(Number)
 }
 
-const listening = /Crébitos listening on http:\/\/localhost:(\d+)/
+const startedLine = /Crébitos listening on http:\/\/localhost:(\d+)/
 
 describe("lifecycle", () => {
   it.live(
@@ -68,7 +61,7 @@ describe("lifecycle", () => {
           { DATABASE_URL: database.url, PORT: String(port) },
           /Listening on/
         )
-        const sql = yield* sqlClientFor(database.url)
+        const sql = yield* clientFor(database.url)
         // Hold client 1's row so the debit waits inside PostgreSQL.
         const locked = yield* Latch.make()
         const release = yield* Latch.make()
@@ -108,7 +101,7 @@ describe("lifecycle", () => {
     () =>
       Effect.gen(function* () {
         const port = yield* freePort
-        const start = yield* spawnNode("src/Crebitos/start.ts", { PORT: String(port), DATABASE_URL: "" }, listening)
+        const start = yield* spawnNode("src/Crebitos/start.ts", { PORT: String(port), DATABASE_URL: "" }, startedLine)
         const output = start.output()
         assert.include(output, "PostgreSQL (embedded)")
         const pids = workerPids(output)
@@ -147,7 +140,7 @@ describe("lifecycle", () => {
             const start = yield* spawnNode(
               "src/Crebitos/start.ts",
               { PORT: String(port), DATABASE_URL: "", ...env },
-              listening
+              startedLine
             )
             const before = yield* statementTotal(port)
             yield* debit(port, 1)
@@ -174,11 +167,11 @@ describe("lifecycle", () => {
         const start = yield* spawnNode(
           "src/Crebitos/start.ts",
           { PORT: String(port), DATABASE_URL: database.url },
-          listening
+          startedLine
         )
         assert.notInclude(start.output(), "embedded")
         assert.strictEqual((yield* debit(port, 3)).status, 200)
-        const sql = yield* sqlClientFor(database.url)
+        const sql = yield* clientFor(database.url)
         const [row] = yield* sql<{ saldo: number }>`SELECT saldo FROM clientes WHERE id = 3`
         assert.strictEqual(row?.saldo, -1)
         start.child.kill("SIGTERM")

@@ -4,9 +4,8 @@ import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
 import * as SqlClient from "effect/sql/SqlClient"
 import { inject } from "vitest"
-import { applySqlFolder } from "../../src/Platform/Sql.ts"
+import { applySqlFolder, clientFor } from "../../src/Platform/Sql.ts"
 import { CrebitosTest, ledgerState, postRaw } from "../support/Crebitos.ts"
-import { sqlClientFor } from "../support/Database.ts"
 
 const sqlFolder = fileURLToPath(new URL("../../sql/crebitos", import.meta.url))
 
@@ -23,7 +22,7 @@ const withDatabaseUnreachable = <A, E, R>(during: Effect.Effect<A, E, R>) =>
     const sql = yield* SqlClient.SqlClient
     const [row] = yield* sql<{ name: string }>`SELECT current_database() AS name`
     // A database cannot refuse connections to itself: ask from the server's own.
-    const admin = yield* sqlClientFor(inject("postgresUrl"))
+    const admin = yield* clientFor(inject("postgresUrl"))
     const name = admin(row?.name ?? "")
     yield* admin`ALTER DATABASE ${name} WITH ALLOW_CONNECTIONS false`
     yield* admin`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${row?.name ?? ""}`

@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as ConfigProvider from "effect/ConfigProvider"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -37,10 +36,3 @@ export const layerFreshConfig = Layer.unwrap(
     ConfigProvider.layer(ConfigProvider.fromEnv({ env: { DATABASE_URL: url, PORT: "0" } }))
   )
 )
-
-/** A SqlClient on `url` for the life of the enclosing scope. */
-export const sqlClientFor = (url: string) =>
-  Layer.build(PgClient.layer({ url: Redacted.make(url) })).pipe(
-    Effect.map((context) => Context.get(context, SqlClient.SqlClient)),
-    Effect.orDie
-  )

@@ -1,0 +1,269 @@
+/**
+ * The Crébitos contest load (shared/spec/crebitos.md, "The contest load"):
+ *
+ *   k6 run -e BASE_URL=http://localhost:9999 -e PROFILE=contest k6/crebitos.ts
+ *
+ * PROFILE=contest  validations, then the open-model ramp of the contest:
+ *                  debits 1→220/s, credits 1→110/s, statements 1→10/s over
+ *                  2 min, then 2 min steady (about 61,500 requests);
+ * PROFILE=smoke    the same shape in about 30 s at a tenth of the rates;
+ * PROFILE=stress   closed model: VUS (default 300) virtual users with no
+ *                  think time for DURATION (default 60s), to find the ceiling.
+ *
+ * Every consistency rule of the contract is checked; a violation counts in
+ * the `inconsistencias` metric (the contest's fine), a wrong status is a KO.
+ */
+import { check, fail } from "k6"
+import http, { type RefinedResponse, type ResponseType } from "k6/http"
+import { Counter, Rate } from "k6/metrics"
+import type { Options, Scenario } from "k6/options"
+
+const baseUrl = __ENV.BASE_URL ?? "http://localhost:9999"
+const profile = __ENV.PROFILE ?? "contest"
+
+const limites: Record<number, number> = { 1: 100000, 2: 80000, 3: 1000000, 4: 10000000, 5: 500000 }
+
+const inconsistencias = new Counter("inconsistencias")
+const bons = new Rate("bons")
+
+interface SaldoAtual {
+  readonly limite: number
+  readonly saldo: number
+}
+interface Extrato {
+  readonly saldo: { readonly total: number; readonly limite: number; readonly data_extrato: string }
+  readonly ultimas_transacoes: ReadonlyArray<{
+    readonly descricao: string
+    readonly valor: number
+    readonly tipo: string
+  }>
+}
+
+const json = { headers: { "content-type": "application/json" } }
+const expect200 = http.expectedStatuses(200)
+const expect200or422 = http.expectedStatuses(200, 422)
+const expect404 = http.expectedStatuses(404)
+const expect400or422 = http.expectedStatuses(400, 422)
+
+const randomInt = (min: number, max: number) => min + Math.floor(Math.random() * (max - min + 1))
+const randomCliente = () => randomInt(1, 5)
+const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+const randomDescricao = () => {
+  let text = ""
+  for (let i = 0; i < 10; i++) text += alphabet[randomInt(0, alphabet.length - 1)]
+  return text
+}
+
+/** A consistency rule: false counts as an inconsistency, and as a failed check. */
+const consistent = (name: string, ok: boolean) => {
+  check(null, { [name]: () => ok })
+  if (!ok) inconsistencias.add(1, { rule: name })
+  return ok
+}
+
+/** The contest's "good": the expected status within 250 ms. */
+const record = <RT extends ResponseType | undefined>(
+  response: RefinedResponse<RT>,
+  expected: ReadonlyArray<number>
+) => {
+  bons.add(expected.includes(response.status) && response.timings.duration < 250)
+  return response
+}
+
+const transacao = (id: number, valor: number, tipo: "c" | "d", descricao: string) =>
+  record(
+    http.post(`${baseUrl}/clientes/${id}/transacoes`, JSON.stringify({ valor, tipo, descricao }), {
+      ...json,
+      responseCallback: tipo === "d" ? expect200or422 : expect200,
+      tags: { name: `POST /clientes/{id}/transacoes (${tipo})` }
+    }),
+    tipo === "d" ? [200, 422] : [200]
+  )
+
+const extrato = (id: number) =>
+  record(
+    http.get(`${baseUrl}/clientes/${id}/extrato`, {
+      responseCallback: id === 6 ? expect404 : expect200,
+      tags: { name: "GET /clientes/{id}/extrato" }
+    }),
+    id === 6 ? [404] : [200]
+  )
+
+/** Checks an accepted transaction's answer against the client's limit. */
+const checkSaldo = (id: number, response: RefinedResponse<ResponseType | undefined>): SaldoAtual | undefined => {
+  if (response.status !== 200) return undefined
+  const body = response.json() as unknown as SaldoAtual
+  consistent("limite is the client's", body.limite === limites[id])
+  consistent("saldo >= -limite", body.saldo >= -body.limite)
+  return body
+}
+
+const checkExtrato = (id: number, response: RefinedResponse<ResponseType | undefined>): Extrato | undefined => {
+  if (response.status !== 200) return undefined
+  const body = response.json() as unknown as Extrato
+  consistent("statement limite is the client's", body.saldo.limite === limites[id])
+  consistent("statement total >= -limite", body.saldo.total >= -body.saldo.limite)
+  consistent("at most 10 transactions", body.ultimas_transacoes.length <= 10)
+  return body
+}
+
+// --- scenario functions (exported for k6) ---------------------------------
+
+/** Step 1: 25 simultaneous debits of 1 on client 1, then 25 credits. */
+export function validacaoConcorrencia() {
+  for (const [tipo, esperado] of [
+    ["d", -25],
+    ["c", 0]
+  ] as const) {
+    const requests = Array.from({ length: 25 }, () => ({
+      method: "POST",
+      url: `${baseUrl}/clientes/1/transacoes`,
+      body: JSON.stringify({ valor: 1, tipo, descricao: "validacao" }),
+      params: { ...json, responseCallback: expect200, tags: { name: "validacao concorrente" } }
+    }))
+    for (const response of http.batch(requests))
+      check(response, { "concurrent transaction 200": (r) => r.status === 200 })
+    const body = checkExtrato(1, extrato(1))
+    consistent(`total ${esperado} after 25 concurrent ${tipo}`, body?.saldo.total === esperado)
+  }
+}
+
+/** Step 2, one VU per client: the statement follows every answer exactly. */
+export function validacaoClientes() {
+  const id = ((__VU - 1) % 5) + 1
+  const inicial = checkExtrato(id, extrato(id))
+  consistent("initial total 0", inicial?.saldo.total === 0)
+  checkSaldo(id, transacao(id, 1, "c", "toma"))
+  checkSaldo(id, transacao(id, 1, "d", "devolve"))
+  const depois = checkExtrato(id, extrato(id))
+  consistent(
+    "statement lists devolve then toma",
+    depois?.ultimas_transacoes[0]?.descricao === "devolve" && depois.ultimas_transacoes[1]?.descricao === "toma"
+  )
+  const danada = checkSaldo(id, transacao(id, 1, "c", "danada"))
+  const leituras = http.batch(
+    Array.from({ length: 4 }, () => ({
+      method: "GET",
+      url: `${baseUrl}/clientes/${id}/extrato`,
+      params: { responseCallback: expect200, tags: { name: "GET /clientes/{id}/extrato" } }
+    }))
+  )
+  for (const leitura of leituras) {
+    const body = checkExtrato(id, leitura)
+    consistent(
+      "concurrent statements show the last transaction and its saldo",
+      body?.ultimas_transacoes[0]?.descricao === "danada" && body.saldo.total === danada?.saldo
+    )
+  }
+  const invalidos = [
+    { valor: 1.2, tipo: "d", descricao: "devolve" },
+    { valor: 1, tipo: "x", descricao: "devolve" },
+    { valor: 1, tipo: "c", descricao: "123456789 123456789 12345" },
+    { valor: 1, tipo: "c", descricao: "" },
+    { valor: 1, tipo: "c", descricao: null }
+  ]
+  for (const payload of invalidos) {
+    const response = record(
+      http.post(`${baseUrl}/clientes/${id}/transacoes`, JSON.stringify(payload), {
+        ...json,
+        responseCallback: expect400or422,
+        tags: { name: "validacao payload invalido" }
+      }),
+      [400, 422]
+    )
+    check(response, { "invalid payload 400/422": (r) => r.status === 400 || r.status === 422 })
+  }
+  check(extrato(6), { "client 6 is 404": (r) => r.status === 404 })
+}
+
+export function debito() {
+  const id = randomCliente()
+  const response = transacao(id, randomInt(1, 10000), "d", randomDescricao())
+  check(response, { "debit 200 or 422": (r) => r.status === 200 || r.status === 422 })
+  checkSaldo(id, response)
+}
+
+export function credito() {
+  const id = randomCliente()
+  const response = transacao(id, randomInt(1, 10000), "c", randomDescricao())
+  check(response, { "credit 200": (r) => r.status === 200 })
+  checkSaldo(id, response)
+}
+
+export function extratos() {
+  const id = randomCliente()
+  const response = extrato(id)
+  check(response, { "statement 200": (r) => r.status === 200 })
+  checkExtrato(id, response)
+}
+
+/** The contest's mix, for the closed-model stress profile (22:11:1). */
+export function mix() {
+  const draw = Math.random() * 34
+  if (draw < 22) debito()
+  else if (draw < 33) credito()
+  else extratos()
+}
+
+// --- profiles ---------------------------------------------------------------
+
+const validations: Record<string, Scenario> = {
+  validacao_concorrencia: { executor: "per-vu-iterations", vus: 1, iterations: 1, exec: "validacaoConcorrencia" },
+  validacao_clientes: {
+    executor: "per-vu-iterations",
+    vus: 5,
+    iterations: 1,
+    exec: "validacaoClientes",
+    startTime: "3s"
+  }
+}
+
+/** The open model: arrivals ramp regardless of answers. */
+const openModel = (scale: number, ramp: string, steady: string, startTime: string): Record<string, Scenario> => {
+  const arrivals = (exec: string, rate: number): Scenario => ({
+    executor: "ramping-arrival-rate",
+    exec,
+    startTime,
+    startRate: 1,
+    timeUnit: "1s",
+    preAllocatedVUs: Math.max(5, Math.ceil(rate * scale * 0.2)),
+    maxVUs: Math.max(50, Math.ceil(rate * scale * 2)),
+    stages: [
+      { target: Math.max(1, Math.round(rate * scale)), duration: ramp },
+      { target: Math.max(1, Math.round(rate * scale)), duration: steady }
+    ]
+  })
+  return { debitos: arrivals("debito", 220), creditos: arrivals("credito", 110), extratos: arrivals("extratos", 10) }
+}
+
+const scenarios: Record<string, Record<string, Scenario>> = {
+  contest: { ...validations, ...openModel(1, "2m", "2m", "8s") },
+  smoke: { ...validations, ...openModel(0.1, "10s", "20s", "8s") },
+  stress: {
+    saturacao: {
+      executor: "constant-vus",
+      exec: "mix",
+      vus: Number(__ENV.VUS ?? 300),
+      duration: __ENV.DURATION ?? "60s"
+    }
+  }
+}
+
+const chosen = scenarios[profile]
+if (chosen === undefined) fail(`unknown PROFILE ${profile}: contest, smoke or stress`)
+
+export const options: Options = {
+  scenarios: chosen,
+  // Step 1 needs its 25 requests really in flight together.
+  batch: 25,
+  batchPerHost: 25,
+  discardResponseBodies: false,
+  summaryTrendStats: ["min", "avg", "p(50)", "p(75)", "p(95)", "p(99)", "max", "count"],
+  thresholds: {
+    // One sub-metric per scenario, so the summary has every scenario's latencies.
+    ...Object.fromEntries(Object.keys(chosen ?? {}).map((name) => [`http_req_duration{scenario:${name}}`, ["max>=0"]])),
+    inconsistencias: ["count==0"],
+    http_req_failed: profile === "stress" ? ["rate<0.01"] : ["rate==0"],
+    checks: profile === "stress" ? ["rate>0.99"] : ["rate==1"]
+  }
+}

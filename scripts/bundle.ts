@@ -1,0 +1,34 @@
+/**
+ * `npm run build`: one self-contained ES module per service in dist/, what
+ * the container and the stack run. Measured against running the sources
+ * (type stripping + node_modules): start-up 250 ms instead of 640 ms, and
+ * 57 MB less RSS per process (README, "Deployment").
+ */
+
+import { fileURLToPath } from "node:url"
+import { build } from "esbuild"
+
+const root = fileURLToPath(new URL("..", import.meta.url))
+
+export const services = { crebitos: "src/Crebitos/main.ts" } as const
+export type ServiceName = keyof typeof services
+
+export const bundle = () =>
+  build({
+    absWorkingDir: root,
+    entryPoints: services,
+    outdir: "dist",
+    outExtension: { ".js": ".mjs" },
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node24",
+    minify: true,
+    sourcemap: "linked",
+    // Bundled CommonJS dependencies (ws, undici) call require() for Node's
+    // built-in modules, which an ES module has to be given.
+    banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+    logLevel: "warning"
+  })
+
+if (import.meta.main) await bundle()
