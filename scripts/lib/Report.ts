@@ -1,0 +1,268 @@
+/**
+ * A contest run's report: summary.json (everything, for machines),
+ * summary.md (the tables), and index.html — the same tables plus a
+ * latency-over-time and a latency-by-percentile plot, inline SVG so the page
+ * opens anywhere without a network.
+ */
+
+import { writeFile } from "node:fs/promises"
+import { join } from "node:path"
+import * as Effect from "effect/Effect"
+import type { Limit } from "./Compose.ts"
+import type { Second, Stats } from "./Samples.ts"
+
+export interface ServiceReport {
+  readonly name: string
+  readonly limit: Limit
+  readonly capped: boolean
+  readonly cpuSeconds: number
+  readonly peakRssBytes: number
+  readonly peakChargedBytes: number
+  readonly throttledPeriods: number
+}
+
+export interface Summary {
+  readonly title: string
+  readonly run: Readonly<Record<string, string | number | boolean>>
+  readonly verdict: { readonly passed: boolean; readonly reasons: ReadonlyArray<string> }
+  readonly requests: number
+  readonly ko: number
+  readonly inconsistencies: {
+    readonly duringLoad: number
+    readonly audit: number
+    readonly details: ReadonlyArray<string>
+  }
+  readonly reqPerSecond: number
+  readonly overall: Stats
+  readonly scenarios: Readonly<Record<string, Stats>>
+  readonly services: ReadonlyArray<ServiceReport>
+  readonly timeline: ReadonlyArray<Second>
+  readonly distribution: ReadonlyArray<{ readonly fraction: number; readonly ms: number }>
+}
+
+const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)}MB`
+const ms = (value: number) => `${value < 10 ? value.toFixed(2) : value.toFixed(1)} ms`
+
+const statsHeader = ["", "requests", "KO", "< 250 ms", "p50", "p75", "p95", "p99", "max"]
+const statsRow = (name: string, s: Stats) => [
+  name,
+  String(s.requests),
+  String(s.ko),
+  `${s.goodPct.toFixed(2)}%`,
+  ms(s.p50),
+  ms(s.p75),
+  ms(s.p95),
+  ms(s.p99),
+  ms(s.max)
+]
+
+const servicesHeader = [
+  "service",
+  "limit",
+  "CPU seconds",
+  "CPU % of limit",
+  "peak RSS",
+  "% of limit",
+  "peak charged",
+  "throttled periods"
+]
+const serviceRow = (s: ServiceReport, seconds: number) => [
+  s.name,
+  s.capped ? `${s.limit.cpus} CPU, ${mb(s.limit.memoryBytes)}` : "uncapped",
+  s.cpuSeconds.toFixed(1),
+  `${((100 * s.cpuSeconds) / (s.limit.cpus * seconds)).toFixed(0)}%`,
+  mb(s.peakRssBytes),
+  `${((100 * s.peakRssBytes) / s.limit.memoryBytes).toFixed(0)}%`,
+  mb(s.peakChargedBytes),
+  String(s.throttledPeriods)
+]
+
+const markdownTable = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>) =>
+  [header, header.map(() => "---"), ...rows].map((cells) => `| ${cells.join(" | ")} |`).join("\n")
+
+const escape = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
+
+const htmlTable = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>) =>
+  `<table><thead><tr>${header.map((cell) => `<th>${escape(cell)}</th>`).join("")}</tr></thead><tbody>${rows
+    .map((cells) => `<tr>${cells.map((cell) => `<td>${escape(cell)}</td>`).join("")}</tr>`)
+    .join("")}</tbody></table>`
+
+export const markdown = (summary: Summary) => {
+  const seconds = Number(summary.run.durationSeconds ?? 1)
+  return `# ${summary.title}
+
+**${summary.verdict.passed ? "PASSED" : "FAILED"}**${summary.verdict.reasons.map((reason) => `\n- ${reason}`).join("")}
+
+${Object.entries(summary.run)
+  .map(([key, value]) => `- ${key}: ${value}`)
+  .join("\n")}
+
+Requests ${summary.requests}, KO ${summary.ko}, ${summary.reqPerSecond.toFixed(1)} req/s;
+inconsistencies: ${summary.inconsistencies.duringLoad} seen during the load, ${summary.inconsistencies.audit} in the final audit.
+${summary.inconsistencies.details.map((detail) => `- ${detail}`).join("\n")}
+
+## Latency
+
+${markdownTable(statsHeader, [statsRow("all", summary.overall), ...Object.entries(summary.scenarios).map(([name, s]) => statsRow(name, s))])}
+
+## Services
+
+${markdownTable(
+  servicesHeader,
+  summary.services.map((service) => serviceRow(service, seconds))
+)}
+`
+}
+
+// --- plots --------------------------------------------------------------------
+
+const width = 900
+const height = 320
+const margin = { left: 60, right: 20, top: 20, bottom: 40 }
+const plotWidth = width - margin.left - margin.right
+const plotHeight = height - margin.top - margin.bottom
+
+/** Log scale for latencies: 0.1 ms at the bottom, the worst case (rounded up to a power of ten) at the top. */
+const logScale = (maxMs: number) => {
+  const top = 10 ** Math.ceil(Math.log10(Math.max(maxMs, 1)))
+  const bottom = 0.1
+  const y = (value: number) =>
+    margin.top +
+    plotHeight *
+      (1 - (Math.log10(Math.max(value, bottom)) - Math.log10(bottom)) / (Math.log10(top) - Math.log10(bottom)))
+  const ticks: Array<number> = []
+  for (let tick = bottom; tick <= top; tick *= 10) ticks.push(tick)
+  return { y, ticks }
+}
+
+const yAxis = (ticks: ReadonlyArray<number>, y: (value: number) => number) =>
+  ticks
+    .map(
+      (tick) =>
+        `<line x1="${margin.left}" x2="${width - margin.right}" y1="${y(tick)}" y2="${y(tick)}" class="grid"/>` +
+        `<text x="${margin.left - 6}" y="${y(tick) + 4}" text-anchor="end">${tick < 1 ? tick : tick.toLocaleString("en")} ms</text>`
+    )
+    .join("") +
+  `<line x1="${margin.left}" x2="${margin.left + plotWidth}" y1="${y(250)}" y2="${y(250)}" class="limit"/>` +
+  `<text x="${margin.left + plotWidth - 4}" y="${y(250) - 4}" text-anchor="end" class="limit-label">250 ms</text>`
+
+const polyline = (points: ReadonlyArray<readonly [number, number]>, className: string) =>
+  `<polyline class="${className}" points="${points.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(" ")}"/>`
+
+const legend = (entries: ReadonlyArray<readonly [string, string]>) =>
+  entries
+    .map(
+      ([className, label], index) =>
+        `<line x1="${margin.left + 10 + index * 110}" x2="${margin.left + 34 + index * 110}" y1="${margin.top + 8}" y2="${margin.top + 8}" class="${className}"/>` +
+        `<text x="${margin.left + 38 + index * 110}" y="${margin.top + 12}">${label}</text>`
+    )
+    .join("")
+
+export const latencyOverTime = (timeline: ReadonlyArray<Second>) => {
+  if (timeline.length === 0) return "<p>No requests.</p>"
+  const first = timeline[0]?.second ?? 0
+  const last = timeline.at(-1)?.second ?? first
+  const span = Math.max(1, last - first)
+  const x = (second: number) => margin.left + (plotWidth * (second - first)) / span
+  const { ticks, y } = logScale(Math.max(...timeline.map((point) => point.max)))
+  const seconds = Array.from({ length: 7 }, (_, i) => Math.round((span * i) / 6))
+  return `<svg viewBox="0 0 ${width} ${height}" role="img" aria-label="Latency over time">
+${yAxis(ticks, y)}
+${seconds.map((s) => `<text x="${x(first + s)}" y="${height - 20}" text-anchor="middle">${s} s</text>`).join("")}
+${polyline(
+  timeline.map((point) => [x(point.second), y(point.max)] as const),
+  "max"
+)}
+${polyline(
+  timeline.map((point) => [x(point.second), y(point.p99)] as const),
+  "p99"
+)}
+${polyline(
+  timeline.map((point) => [x(point.second), y(point.p50)] as const),
+  "p50"
+)}
+${timeline
+  .filter((point) => point.ko > 0)
+  .map(
+    (point) =>
+      `<circle cx="${x(point.second)}" cy="${margin.top + plotHeight}" r="4" class="ko"><title>${point.ko} KO</title></circle>`
+  )
+  .join("")}
+${legend([
+  ["p50", "p50"],
+  ["p99", "p99"],
+  ["max", "max"]
+])}
+<text x="${margin.left + plotWidth / 2}" y="${height - 4}" text-anchor="middle">time since the first request (each point: one second)</text>
+</svg>`
+}
+
+export const latencyByPercentile = (
+  distribution: ReadonlyArray<{ readonly fraction: number; readonly ms: number }>
+) => {
+  if (distribution.length === 0) return "<p>No requests.</p>"
+  // "Nines" axis: 0, 90, 99, 99.9, 99.99% evenly spaced, as latency plots usually are.
+  const nines = (fraction: number) => -Math.log10(Math.max(1 - fraction, 1e-5))
+  const x = (fraction: number) => margin.left + (plotWidth * nines(fraction)) / 5
+  const { ticks, y } = logScale(Math.max(...distribution.map((point) => point.ms)))
+  const labels = [0, 0.5, 0.9, 0.99, 0.999, 0.9999, 0.99999]
+  return `<svg viewBox="0 0 ${width} ${height}" role="img" aria-label="Latency by percentile">
+${yAxis(ticks, y)}
+${labels.map((fraction) => `<text x="${x(fraction)}" y="${height - 20}" text-anchor="middle">${(fraction * 100).toPrecision(fraction > 0.99 ? 5 : 2)}%</text>`).join("")}
+${polyline(
+  distribution.map((point) => [x(point.fraction), y(point.ms)] as const),
+  "p99"
+)}
+${distribution.map((point) => `<circle cx="${x(point.fraction)}" cy="${y(point.ms)}" r="3" class="dot"><title>p${(point.fraction * 100).toPrecision(6)}: ${point.ms.toFixed(2)} ms</title></circle>`).join("")}
+<text x="${margin.left + plotWidth / 2}" y="${height - 4}" text-anchor="middle">percentile (log of 1 − p: each step is one more nine)</text>
+</svg>`
+}
+
+export const html = (summary: Summary) => {
+  const seconds = Number(summary.run.durationSeconds ?? 1)
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escape(summary.title)}</title>
+<style>
+body { font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 960px; color: #222 }
+h1 { margin-bottom: .2em } .passed { color: #1a7f37 } .failed { color: #c62828 }
+table { border-collapse: collapse; margin: .5em 0 1.5em } th, td { padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right }
+th:first-child, td:first-child { text-align: left } svg { width: 100%; height: auto; background: #fafafa; border: 1px solid #eee }
+svg text { font-size: 11px; fill: #555 } .grid { stroke: #e5e5e5 } .limit { stroke: #c62828; stroke-dasharray: 4 4 }
+.limit-label { fill: #c62828 } polyline { fill: none; stroke-width: 1.5 } .p50 { stroke: #1565c0 } .p99 { stroke: #ef6c00 }
+.max { stroke: #9e9e9e } .ko { fill: #c62828 } .dot { fill: #ef6c00 } dl { columns: 2 } dt { font-weight: 600 } dd { margin: 0 0 .4em }
+</style></head><body>
+<h1>${escape(summary.title)}</h1>
+<p class="${summary.verdict.passed ? "passed" : "failed"}"><strong>${summary.verdict.passed ? "PASSED" : "FAILED"}</strong>
+${summary.verdict.reasons.map((reason) => `<br>${escape(reason)}`).join("")}</p>
+<p>${summary.requests} requests, <strong>${summary.ko} KO</strong>, ${summary.reqPerSecond.toFixed(1)} req/s,
+<strong>${summary.overall.goodPct.toFixed(2)}%</strong> answered as expected under 250 ms;
+inconsistencies: <strong>${summary.inconsistencies.duringLoad}</strong> during the load, <strong>${summary.inconsistencies.audit}</strong> in the final audit.</p>
+${summary.inconsistencies.details.length > 0 ? `<ul>${summary.inconsistencies.details.map((detail) => `<li>${escape(detail)}</li>`).join("")}</ul>` : ""}
+<h2>Latency over time</h2>
+${latencyOverTime(summary.timeline)}
+<h2>Latency by percentile</h2>
+${latencyByPercentile(summary.distribution)}
+<h2>Latency by scenario</h2>
+${htmlTable(statsHeader, [statsRow("all", summary.overall), ...Object.entries(summary.scenarios).map(([name, s]) => statsRow(name, s))])}
+<h2>Services</h2>
+${htmlTable(
+  servicesHeader,
+  summary.services.map((service) => serviceRow(service, seconds))
+)}
+<p>Peak RSS: anonymous plus shared memory of the service's cgroup (PostgreSQL's buffers included, page cache not), sampled every 0.5 s.
+Peak charged: the kernel's high-water mark of all memory charged to it, page cache included. CPU % of limit: over the load's duration.</p>
+<h2>Run</h2>
+<dl>${Object.entries(summary.run)
+    .map(([key, value]) => `<dt>${escape(key)}</dt><dd>${escape(String(value))}</dd>`)
+    .join("")}</dl>
+<p>k6's own dashboard for this run: <a href="k6-dashboard.html">k6-dashboard.html</a>.</p>
+</body></html>
+`
+}
+
+export const write = (dir: string, summary: Summary) =>
+  Effect.promise(async () => {
+    await writeFile(join(dir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`)
+    await writeFile(join(dir, "summary.md"), markdown(summary))
+    await writeFile(join(dir, "index.html"), html(summary))
+  })
