@@ -8,7 +8,10 @@
  *                  2 min, then 2 min steady (about 61,500 requests);
  * PROFILE=smoke    the same shape in about 30 s at a tenth of the rates;
  * PROFILE=stress   closed model: VUS (default 300) virtual users with no
- *                  think time for DURATION (default 60s), to find the ceiling.
+ *                  think time for DURATION (default 60s), to find the ceiling;
+ * PROFILE=steady   the contest's peak rates (220/110/10 per second) from the
+ *                  first second for DURATION (default 60s), no validations:
+ *                  for tuning against a running stack, any number of times.
  *
  * Every consistency rule of the contract is checked; a violation counts in
  * the `inconsistencias` metric (the contest's fine), a wrong status is a KO.
@@ -239,6 +242,7 @@ const openModel = (scale: number, ramp: string, steady: string, startTime: strin
 const scenarios: Record<string, Record<string, Scenario>> = {
   contest: { ...validations, ...openModel(1, "2m", "2m", "8s") },
   smoke: { ...validations, ...openModel(0.1, "10s", "20s", "8s") },
+  steady: openModel(1, "1s", __ENV.DURATION ?? "60s", "0s"),
   stress: {
     saturacao: {
       executor: "constant-vus",

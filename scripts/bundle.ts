@@ -27,7 +27,9 @@ export const bundle = () =>
     sourcemap: "linked",
     // Bundled CommonJS dependencies (ws, undici) call require() for Node's
     // built-in modules, which an ES module has to be given.
-    banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as bundleRequire } from 'node:module'; const require = bundleRequire(import.meta.url);"
+    },
     logLevel: "warning"
   })
 

@@ -123,6 +123,12 @@ export const up = Effect.fn("Stack.up")(function* (options: StackOptions) {
     })
     yield* Effect.addFinalizer(() => stopGracefully(running, "SIGTERM"))
     apiMeter.register(running.child.pid ?? 0)
+    // compose starts nginx once the API is healthy: warm, and its database answering.
+    yield* Effect.tryPromise(() => fetch(`http://127.0.0.1:${port}/healthz`)).pipe(
+      Effect.filterOrFail((response) => response.ok),
+      Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 300 }),
+      Effect.mapError(() => new Error(`${name} never became healthy:\n${running.output()}`))
+    )
     upstreams[api.hostname ?? name] = port
     upstreams[name] = port
   }

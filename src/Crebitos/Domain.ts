@@ -21,16 +21,16 @@ export type Tipo = typeof Tipo.Type
 
 const segmenter = new Intl.Segmenter()
 
-/** Counts user-perceived characters (grapheme clusters), stopping past `limit`. */
-const countGraphemesUpTo = (text: string, limit: number): number => {
-  // A string never has more graphemes than UTF-16 code units: the common case
-  // needs no segmentation at all.
-  if (text.length <= limit) return text.length === 0 ? 0 : [...segmenter.segment(text)].length
+/** Whether a text has 1 to `max` user-perceived characters (grapheme clusters). */
+const hasOneToCharacters = (text: string, max: number): boolean => {
+  // A string never has more graphemes than UTF-16 code units, so the common
+  // case needs no segmentation at all.
+  if (text.length <= max) return text.length > 0
   let count = 0
   for (const _ of segmenter.segment(text)) {
-    if (++count > limit) break
+    if (++count > max) return false
   }
-  return count
+  return true
 }
 
 const isStorableText = Schema.makeFilter<string>(
@@ -38,10 +38,7 @@ const isStorableText = Schema.makeFilter<string>(
 )
 
 const hasOneToTenCharacters = Schema.makeFilter<string>(
-  (text) => {
-    const count = countGraphemesUpTo(text, 10)
-    return (count >= 1 && count <= 10) || "must have 1 to 10 characters"
-  },
+  (text) => hasOneToCharacters(text, 10) || "must have 1 to 10 characters",
   // Property tests generate from the schema: 1 to 10 code units always make
   // 1 to 10 characters, so generation never has to discard.
   { arbitraryConstraint: { minLength: 1, maxLength: 10 } }

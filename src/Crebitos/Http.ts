@@ -1,7 +1,7 @@
 import * as Effect from "effect/Effect"
 import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
 import * as Layer from "effect/Layer"
-import { checkDatabase } from "../Platform/Health.ts"
+import { checkHealth } from "../Platform/Health.ts"
 import { Api } from "./Api.ts"
 import { Ledger } from "./Ledger.ts"
 
@@ -14,7 +14,7 @@ const ClientesLive = HttpApiBuilder.group(Api, "clientes", (handlers) =>
   })
 )
 
-const HealthLive = HttpApiBuilder.group(Api, "health", (handlers) => handlers.handle("healthz", () => checkDatabase))
+const HealthLive = HttpApiBuilder.group(Api, "health", (handlers) => handlers.handle("healthz", () => checkHealth))
 
 /** Every route of the Crébitos API, with its OpenAPI document and docs page. */
 export const CrebitosHttp = Layer.mergeAll(ClientesLive, HealthLive)

@@ -7,6 +7,7 @@ import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
 import type * as HttpApiGroup from "effect/http-api/HttpApiGroup"
 import * as HttpApiScalar from "effect/http-api/HttpApiScalar"
 import * as Layer from "effect/Layer"
+import * as References from "effect/References"
 import { HttpPort } from "./Config.ts"
 
 /**
@@ -20,6 +21,8 @@ const ShutdownTimeout = Config.Duration("SHUTDOWN_TIMEOUT").pipe(Config.withDefa
  * `/openapi.json` and a reference page at `/docs`.
  *
  * The per-request logger is off: it costs about a fifth of the throughput.
+ * So is span recording: nothing exports traces, and every request would
+ * otherwise build spans for the router, the handler and each `Effect.fn`.
  * On SIGINT/SIGTERM the server stops accepting, lets in-flight requests
  * finish, and only then are the layers it was given (the database pool)
  * released.
@@ -39,6 +42,7 @@ export const serveApi = <Id extends string, Groups extends HttpApiGroup.Constrai
     ).pipe(Layer.provide(handlers)),
     { disableLogger: true }
   ).pipe(
+    Layer.provide(Layer.succeed(References.TracerEnabled)(false)),
     // Merged, not hidden: callers (tests, the start-up log) read its address.
     Layer.provideMerge(
       NodeHttpServer.layerConfig(() => createServer(), { port: HttpPort, gracefulShutdownTimeout: ShutdownTimeout })

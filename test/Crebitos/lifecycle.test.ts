@@ -97,6 +97,26 @@ describe("lifecycle", () => {
   )
 
   it.live(
+    "healthz answers 503 until the start-up warm-up is done",
+    () =>
+      Effect.gen(function* () {
+        const database = yield* freshDatabase
+        const port = yield* freePort
+        yield* spawnNode(
+          "src/Crebitos/main.ts",
+          { DATABASE_URL: database.url, PORT: String(port), WARMUP_REQUESTS: "5000" },
+          /Listening on/
+        )
+        const health = Effect.promise(() =>
+          fetch(`http://127.0.0.1:${port}/healthz`).then((response) => response.status)
+        )
+        assert.strictEqual(yield* health, 503)
+        yield* eventually(Effect.map(health, (status) => status === 200))
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live(
     "npm start: embedded PostgreSQL, two workers round robin, Ctrl-C leaves nothing behind",
     () =>
       Effect.gen(function* () {

@@ -30,6 +30,17 @@ const withDatabaseUnreachable = <A, E, R>(during: Effect.Effect<A, E, R>) =>
   })
 
 layer(CrebitosTest, { excludeTestServices: true })("operations", (it) => {
+  it.effect("the start-up warm-up changed nothing, and left the process healthy", () =>
+    Effect.gen(function* () {
+      const state = yield* ledgerState
+      assert.deepStrictEqual(
+        state.map(({ saldo, transacoes }) => ({ saldo, transacoes })),
+        Array.from({ length: 5 }, () => ({ saldo: 0, transacoes: 0 }))
+      )
+      assert.strictEqual((yield* get("/healthz")).status, 200)
+    })
+  )
+
   it.effect("the schema can be applied again, concurrently, without changing the data", () =>
     Effect.gen(function* () {
       yield* postRaw("/clientes/1/transacoes", JSON.stringify({ valor: 7, tipo: "c", descricao: "antes" }))
