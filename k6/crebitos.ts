@@ -20,11 +20,10 @@ import { check, fail } from "k6"
 import http, { type RefinedResponse, type ResponseType } from "k6/http"
 import { Counter, Rate } from "k6/metrics"
 import type { Options, Scenario } from "k6/options"
+import { invalidPayloads, limites } from "./lib/contest.ts"
 
 const baseUrl = __ENV.BASE_URL ?? "http://localhost:9999"
 const profile = __ENV.PROFILE ?? "contest"
-
-const limites: Record<number, number> = { 1: 100000, 2: 80000, 3: 1000000, 4: 10000000, 5: 500000 }
 
 const inconsistencias = new Counter("inconsistencias")
 const bons = new Rate("bons")
@@ -158,14 +157,7 @@ export function validacaoClientes() {
       body?.ultimas_transacoes[0]?.descricao === "danada" && body.saldo.total === danada?.saldo
     )
   }
-  const invalidos = [
-    { valor: 1.2, tipo: "d", descricao: "devolve" },
-    { valor: 1, tipo: "x", descricao: "devolve" },
-    { valor: 1, tipo: "c", descricao: "123456789 123456789 12345" },
-    { valor: 1, tipo: "c", descricao: "" },
-    { valor: 1, tipo: "c", descricao: null }
-  ]
-  for (const payload of invalidos) {
+  for (const payload of invalidPayloads) {
     const response = record(
       http.post(`${baseUrl}/clientes/${id}/transacoes`, JSON.stringify(payload), {
         ...json,

@@ -1,8 +1,8 @@
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import { invalidPayloads, limites } from "../../k6/lib/contest.ts"
 import { CrebitosTest, client, decodeExtrato, extrato, postRaw } from "../support/Crebitos.ts"
 
-const limites = { 1: 100000, 2: 80000, 3: 1000000, 4: 10000000, 5: 500000 } as const
 const isoUtc = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
 
 layer(CrebitosTest, { excludeTestServices: true })("the contest's validation sequence", (it) => {
@@ -54,14 +54,7 @@ layer(CrebitosTest, { excludeTestServices: true })("the contest's validation seq
             assert.strictEqual(leitura.saldo.total, saldo)
           }
 
-          const invalidos = [
-            { valor: 1.2, tipo: "d", descricao: "devolve" },
-            { valor: 1, tipo: "x", descricao: "devolve" },
-            { valor: 1, tipo: "c", descricao: "123456789 123456789 12345" },
-            { valor: 1, tipo: "c", descricao: "" },
-            { valor: 1, tipo: "c", descricao: null }
-          ]
-          for (const payload of invalidos) {
+          for (const payload of invalidPayloads) {
             const { status } = yield* postRaw(`/clientes/${id}/transacoes`, JSON.stringify(payload))
             assert.include([400, 422], status, JSON.stringify(payload))
           }
