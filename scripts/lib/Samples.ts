@@ -35,7 +35,8 @@ export const read = (path: string) =>
       const at = (name: string) => fields[columns[name] ?? -1] ?? ""
       samples.push({
         second: Number(at("timestamp")),
-        scenario: at("scenario"),
+        // k6 runs the contest's validations in setup(), outside any scenario.
+        scenario: at("scenario") || "validacao (setup)",
         ms: Number(at("metric_value")),
         expected: at("expected_response") === "true"
       })
