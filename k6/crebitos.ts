@@ -163,7 +163,9 @@ function validacaoClientes() {
   const step = (requests: Array<ObjectBatchRequest>): Array<RefinedResponse<ResponseType | undefined>> =>
     http.batch(requests)
   const inicial = step(clientes.map(batchGet))
-  clientes.forEach((id, i) => consistent("initial total 0", checkExtrato(id, inicial[i])?.saldo.total === 0))
+  clientes.forEach((id, i) => {
+    consistent("initial total 0", checkExtrato(id, inicial[i])?.saldo.total === 0)
+  })
   step(clientes.map((id) => batchPost(id, { valor: 1, tipo: "c", descricao: "toma" }, "c")))
   step(clientes.map((id) => batchPost(id, { valor: 1, tipo: "d", descricao: "devolve" }, "d")))
   const depois = step(clientes.map(batchGet))

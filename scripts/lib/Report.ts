@@ -80,11 +80,11 @@ const serviceRow = (s: ServiceReport, seconds: number) => [
 const markdownTable = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>) =>
   [header, header.map(() => "---"), ...rows].map((cells) => `| ${cells.join(" | ")} |`).join("\n")
 
-const escape = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
+const escapeHtml = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
 
 const htmlTable = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>) =>
-  `<table><thead><tr>${header.map((cell) => `<th>${escape(cell)}</th>`).join("")}</tr></thead><tbody>${rows
-    .map((cells) => `<tr>${cells.map((cell) => `<td>${escape(cell)}</td>`).join("")}</tr>`)
+  `<table><thead><tr>${header.map((cell) => `<th>${escapeHtml(cell)}</th>`).join("")}</tr></thead><tbody>${rows
+    .map((cells) => `<tr>${cells.map((cell) => `<td>${escapeHtml(cell)}</td>`).join("")}</tr>`)
     .join("")}</tbody></table>`
 
 export const markdown = (summary: Summary) => {
@@ -221,7 +221,7 @@ ${distribution.map((point) => `<circle cx="${x(point.fraction)}" cy="${y(point.m
 export const html = (summary: Summary) => {
   const seconds = Number(summary.run.durationSeconds ?? 1)
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>${escape(summary.title)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(summary.title)}</title>
 <style>
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 960px; color: #222 }
 h1 { margin-bottom: .2em } .passed { color: #1a7f37 } .failed { color: #c62828 }
@@ -231,13 +231,13 @@ svg text { font-size: 11px; fill: #555 } .grid { stroke: #e5e5e5 } .limit { stro
 .limit-label { fill: #c62828 } polyline { fill: none; stroke-width: 1.5 } .p50 { stroke: #1565c0 } .p99 { stroke: #ef6c00 }
 .max { stroke: #9e9e9e } .ko { fill: #c62828 } .dot { fill: #ef6c00 } dl { columns: 2 } dt { font-weight: 600 } dd { margin: 0 0 .4em }
 </style></head><body>
-<h1>${escape(summary.title)}</h1>
+<h1>${escapeHtml(summary.title)}</h1>
 <p class="${summary.verdict.passed ? "passed" : "failed"}"><strong>${summary.verdict.passed ? "PASSED" : "FAILED"}</strong>
-${summary.verdict.reasons.map((reason) => `<br>${escape(reason)}`).join("")}</p>
+${summary.verdict.reasons.map((reason) => `<br>${escapeHtml(reason)}`).join("")}</p>
 <p>${summary.requests} requests, <strong>${summary.ko} KO</strong>, ${summary.reqPerSecond.toFixed(1)} req/s,
 <strong>${summary.overall.goodPct.toFixed(2)}%</strong> answered as expected under 250 ms;
 inconsistencies: <strong>${summary.inconsistencies.duringLoad}</strong> during the load, <strong>${summary.inconsistencies.audit}</strong> in the final audit.</p>
-${summary.inconsistencies.details.length > 0 ? `<ul>${summary.inconsistencies.details.map((detail) => `<li>${escape(detail)}</li>`).join("")}</ul>` : ""}
+${summary.inconsistencies.details.length > 0 ? `<ul>${summary.inconsistencies.details.map((detail) => `<li>${escapeHtml(detail)}</li>`).join("")}</ul>` : ""}
 <h2>Latency over time</h2>
 ${latencyOverTime(summary.timeline)}
 <h2>Latency by percentile</h2>
@@ -253,7 +253,7 @@ ${htmlTable(
 Peak charged: the kernel's high-water mark of all memory charged to it, page cache included. CPU % of limit: over the load's duration.</p>
 <h2>Run</h2>
 <dl>${Object.entries(summary.run)
-    .map(([key, value]) => `<dt>${escape(key)}</dt><dd>${escape(String(value))}</dd>`)
+    .map(([key, value]) => `<dt>${escapeHtml(key)}</dt><dd>${escapeHtml(String(value))}</dd>`)
     .join("")}</dl>
 <p>k6's own dashboard for this run: <a href="k6-dashboard.html">k6-dashboard.html</a>.</p>
 </body></html>
