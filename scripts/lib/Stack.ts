@@ -91,15 +91,16 @@ export const up = Effect.fn("Stack.up")(function* (options: StackOptions) {
   dbMeter.register(pg.pid)
   const database = db.environment?.POSTGRES_DB ?? "postgres"
   const serverUrl = Redacted.value(pg.url)
-  if (database !== "postgres") {
-    const server = yield* clientFor(serverUrl)
-    yield* server.unsafe(`CREATE DATABASE ${database}`)
-  }
   const databaseUrl = serverUrl.replace(/\/postgres$/, `/${database}`)
   const initScripts = Compose.initScripts(compose, db)
   const scripts = yield* Effect.forEach(initScripts, (script) => Effect.promise(() => readFile(script, "utf8")))
-  yield* applySqlScript(scripts.join("\n")).pipe(
-    Effect.provideService(SqlClient.SqlClient, yield* clientFor(databaseUrl))
+  // What the image's entrypoint does at first start; its connections close right after.
+  yield* Effect.scoped(
+    Effect.gen(function* () {
+      if (database !== "postgres") yield* (yield* clientFor(serverUrl)).unsafe(`CREATE DATABASE ${database}`)
+      const sql = yield* clientFor(databaseUrl)
+      yield* applySqlScript(scripts.join("\n")).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+    })
   )
 
   // The API instances: the bundle the image runs, with the compose environment.

@@ -1,0 +1,66 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Compose from "../../scripts/lib/Compose.ts"
+import * as Samples from "../../scripts/lib/Samples.ts"
+
+describe("compose reading", () => {
+  it("substitutes ${NAME:-default} and ${NAME} as compose does", () => {
+    assert.strictEqual(Compose.interpolate("pg-${PG_PROFILE:-contest}.conf", {}), "pg-contest.conf")
+    assert.strictEqual(Compose.interpolate("pg-${PG_PROFILE:-contest}.conf", { PG_PROFILE: "" }), "pg-contest.conf")
+    assert.strictEqual(
+      Compose.interpolate("pg-${PG_PROFILE:-contest}.conf", { PG_PROFILE: "durable" }),
+      "pg-durable.conf"
+    )
+    assert.strictEqual(Compose.interpolate("${A}/${B:-b}", { A: "a" }), "a/b")
+  })
+
+  it("reads memory limits the way Docker does (MB is MiB)", () => {
+    assert.strictEqual(Compose.parseMemory("130MB"), 130 * 2 ** 20)
+    assert.strictEqual(Compose.parseMemory("1.5GB"), 1.5 * 2 ** 30)
+    assert.strictEqual(Compose.parseMemory("512k"), 512 * 2 ** 10)
+    assert.throws(() => Compose.parseMemory("lots"))
+  })
+
+  it("reads postgresql.conf settings without quotes or comments", () => {
+    assert.deepStrictEqual(Compose.parsePostgresConf("# c\nfsync = off # why\nlisten_addresses = '*'\n\n"), {
+      fsync: "off",
+      listen_addresses: "*"
+    })
+  })
+})
+
+describe("latency statistics", () => {
+  const sample = (ms: number, scenario = "s", expected = true, second = 0): Samples.Sample => ({
+    ms,
+    scenario,
+    expected,
+    second
+  })
+
+  it("percentiles are nearest-rank over the sorted latencies", () => {
+    const sorted = Array.from({ length: 100 }, (_, i) => i + 1)
+    assert.strictEqual(Samples.percentile(sorted, 0.5), 50)
+    assert.strictEqual(Samples.percentile(sorted, 0.99), 99)
+    assert.strictEqual(Samples.percentile(sorted, 1), 100)
+    assert.strictEqual(Samples.percentile([], 0.5), 0)
+  })
+
+  it("counts KO and the contest's 'good' (expected status under 250 ms)", () => {
+    const stats = Samples.stats([sample(1), sample(300), sample(2, "s", false), sample(3)])
+    assert.strictEqual(stats.requests, 4)
+    assert.strictEqual(stats.ko, 1)
+    assert.strictEqual(stats.goodPct, 50)
+    assert.strictEqual(stats.max, 300)
+  })
+
+  it("groups by scenario and by second", () => {
+    const samples = [sample(1, "a", true, 10), sample(5, "b", true, 10), sample(9, "a", false, 12)]
+    assert.deepStrictEqual(Object.keys(Samples.byScenario(samples)).sort(), ["a", "b"])
+    assert.deepStrictEqual(
+      Samples.timeline(samples).map(({ ko, requests, second }) => ({ second, requests, ko })),
+      [
+        { second: 10, requests: 2, ko: 0 },
+        { second: 12, requests: 1, ko: 1 }
+      ]
+    )
+  })
+})
