@@ -44,7 +44,8 @@ const members = (path: string) =>
 export const make = (name: string, limit: Limit) =>
   Effect.acquireRelease(
     Effect.promise(async () => {
-      const cgroup = { name: `rinha-${name}`, limit } satisfies Cgroup
+      // One stack per process at a time; two stacks (say, a test beside a contest run) must not share cgroups.
+      const cgroup = { name: `rinha-${process.pid}-${name}`, limit } satisfies Cgroup
       for (const controller of controllers) await mkdir(dir(cgroup, controller), { recursive: true })
       await writeFile(join(dir(cgroup, "cpu"), "cpu.cfs_period_us"), String(period))
       await writeFile(join(dir(cgroup, "cpu"), "cpu.cfs_quota_us"), String(Math.round(limit.cpus * period)))

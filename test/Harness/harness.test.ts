@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: compose's ${NAME} syntax is what these tests are about
 import { assert, describe, it } from "@effect/vitest"
 import * as Compose from "../../scripts/lib/Compose.ts"
 import * as Samples from "../../scripts/lib/Samples.ts"
