@@ -122,9 +122,13 @@ const margin = { left: 60, right: 20, top: 20, bottom: 40 }
 const plotWidth = width - margin.left - margin.right
 const plotHeight = height - margin.top - margin.bottom
 
-/** Log scale for latencies: 0.1 ms at the bottom, the worst case (rounded up to a power of ten) at the top. */
+/**
+ * Log scale for latencies: 0.1 ms at the bottom; at the top the worst case
+ * rounded up to a power of ten, and never below 1 s so the contest's 250 ms
+ * line is always in sight.
+ */
 const logScale = (maxMs: number) => {
-  const top = 10 ** Math.ceil(Math.log10(Math.max(maxMs, 1)))
+  const top = 10 ** Math.ceil(Math.log10(Math.max(maxMs, 1000)))
   const bottom = 0.1
   const y = (value: number) =>
     margin.top +
@@ -205,10 +209,18 @@ export const latencyByPercentile = (
   const nines = (fraction: number) => -Math.log10(Math.max(1 - fraction, 1e-5))
   const x = (fraction: number) => margin.left + (plotWidth * nines(fraction)) / 5
   const { ticks, y } = logScale(Math.max(...distribution.map((point) => point.ms)))
-  const labels = [0, 0.5, 0.9, 0.99, 0.999, 0.9999, 0.99999]
+  const labels = [
+    [0, "0%"],
+    [0.5, "50%"],
+    [0.9, "90%"],
+    [0.99, "99%"],
+    [0.999, "99.9%"],
+    [0.9999, "99.99%"],
+    [0.99999, "99.999%"]
+  ] as const
   return `<svg viewBox="0 0 ${width} ${height}" role="img" aria-label="Latency by percentile">
 ${yAxis(ticks, y)}
-${labels.map((fraction) => `<text x="${x(fraction)}" y="${height - 20}" text-anchor="middle">${(fraction * 100).toPrecision(fraction > 0.99 ? 5 : 2)}%</text>`).join("")}
+${labels.map(([fraction, label]) => `<text x="${x(fraction)}" y="${height - 20}" text-anchor="middle">${label}</text>`).join("")}
 ${polyline(
   distribution.map((point) => [x(point.fraction), y(point.ms)] as const),
   "p99"
