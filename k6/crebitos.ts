@@ -91,31 +91,29 @@ const extrato = (id: number) =>
     id === 6 ? [404] : [200]
   )
 
+type Answer = RefinedResponse<ResponseType | undefined> | undefined
+
+/** The body of a 200, or nothing to check. */
+const bodyOf = <T>(response: Answer): T | undefined =>
+  response?.status === 200 ? (response.json() as unknown as T) : undefined
+
 /** Checks an accepted transaction's answer against the client's limit. */
-const checkSaldo = (
-  id: number,
-  response: RefinedResponse<ResponseType | undefined> | undefined
-): SaldoAtual | undefined => {
-  if (response?.status !== 200) return undefined
-  const body = response.json() as unknown as SaldoAtual
+const checkSaldo = (id: number, response: Answer): SaldoAtual | undefined => {
+  const body = bodyOf<SaldoAtual>(response)
+  if (body === undefined) return undefined
   consistent("limite is the client's", body.limite === limites[id])
   consistent("saldo >= -limite", body.saldo >= -body.limite)
   return body
 }
 
-const checkExtrato = (
-  id: number,
-  response: RefinedResponse<ResponseType | undefined> | undefined
-): Extrato | undefined => {
-  if (response?.status !== 200) return undefined
-  const body = response.json() as unknown as Extrato
+const checkExtrato = (id: number, response: Answer): Extrato | undefined => {
+  const body = bodyOf<Extrato>(response)
+  if (body === undefined) return undefined
   consistent("statement limite is the client's", body.saldo.limite === limites[id])
   consistent("statement total >= -limite", body.saldo.total >= -body.saldo.limite)
   consistent("at most 10 transactions", body.ultimas_transacoes.length <= 10)
   return body
 }
-
-// --- scenario functions (exported for k6) ---------------------------------
 
 /** Step 1: 25 simultaneous debits of 1 on client 1, then 25 credits. */
 function validacaoConcorrencia() {
