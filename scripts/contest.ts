@@ -19,7 +19,6 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import { clientFor } from "../src/Platform/Sql.ts"
-import type * as Cgroups from "./lib/Cgroups.ts"
 import * as K6 from "./lib/K6.ts"
 import { repositoryRoot } from "./lib/Processes.ts"
 import * as Report from "./lib/Report.ts"
@@ -126,27 +125,29 @@ const program = Effect.gen(function* () {
 
       const peaks = new Map<string, number>()
       const sampler = yield* Effect.forkChild(sampleMemory(stack.services, peaks))
-      const before = yield* Effect.forEach(stack.services, (service) => service.usage)
+      const starts = yield* Effect.forEach(stack.services, (service) =>
+        Effect.map(service.usage, (start) => ({ service, start }))
+      )
       const loadStart = Date.now()
       const k6Exit = yield* runK6(k6, stack.url, dir)
       const loadSeconds = (Date.now() - loadStart) / 1000
-      const after = yield* Effect.forEach(stack.services, (service) => service.usage)
+      const services = yield* Effect.forEach(starts, ({ service, start }) =>
+        Effect.map(
+          service.usage,
+          (end): Report.ServiceReport => ({
+            name: service.name,
+            limit: service.limit,
+            capped: service.capped,
+            cpuSeconds: end.cpuSeconds - start.cpuSeconds,
+            peakRssBytes: peaks.get(service.name) ?? end.rssBytes,
+            peakChargedBytes: end.peakChargedBytes,
+            throttledPeriods: end.throttledPeriods - start.throttledPeriods
+          })
+        )
+      )
       yield* Fiber.interrupt(sampler)
       const auditFindings = yield* audit(stack.databaseUrl)
 
-      const services = stack.services.map((service, index): Report.ServiceReport => {
-        const start = before[index] as Cgroups.Usage
-        const end = after[index] as Cgroups.Usage
-        return {
-          name: service.name,
-          limit: service.limit,
-          capped: service.capped,
-          cpuSeconds: end.cpuSeconds - start.cpuSeconds,
-          peakRssBytes: peaks.get(service.name) ?? end.rssBytes,
-          peakChargedBytes: end.peakChargedBytes,
-          throttledPeriods: end.throttledPeriods - start.throttledPeriods
-        }
-      })
       return { readySeconds, loadSeconds, k6Exit, auditFindings, services }
     })
   )

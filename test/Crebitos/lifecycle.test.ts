@@ -47,6 +47,19 @@ const workerPids = (output: string) => {
   return (match?.[1] ?? "").split(", ").map(Number)
 }
 
+/** One API process (what a container runs) on a fresh database and a free port. */
+const apiProcess = (env: Readonly<Record<string, string>> = {}) =>
+  Effect.gen(function* () {
+    const database = yield* freshDatabase
+    const port = yield* freePort
+    const server = yield* spawnNode(
+      "src/Crebitos/main.ts",
+      { DATABASE_URL: database.url, PORT: String(port), ...env },
+      /Listening on/
+    )
+    return { database, port, server }
+  })
+
 const startedLine = /Crébitos listening on http:\/\/localhost:(\d+)/
 
 describe("lifecycle", () => {
@@ -54,13 +67,7 @@ describe("lifecycle", () => {
     "graceful shutdown: a request in flight when SIGTERM arrives still gets its answer",
     () =>
       Effect.gen(function* () {
-        const database = yield* freshDatabase
-        const port = yield* freePort
-        const server = yield* spawnNode(
-          "src/Crebitos/main.ts",
-          { DATABASE_URL: database.url, PORT: String(port) },
-          /Listening on/
-        )
+        const { database, port, server } = yield* apiProcess()
         const sql = yield* clientFor(database.url)
         // Hold client 1's row so the debit waits inside PostgreSQL.
         const locked = yield* Latch.make()
@@ -100,13 +107,7 @@ describe("lifecycle", () => {
     "healthz answers 503 until the start-up warm-up is done",
     () =>
       Effect.gen(function* () {
-        const database = yield* freshDatabase
-        const port = yield* freePort
-        yield* spawnNode(
-          "src/Crebitos/main.ts",
-          { DATABASE_URL: database.url, PORT: String(port), WARMUP_REQUESTS: "5000" },
-          /Listening on/
-        )
+        const { port } = yield* apiProcess({ WARMUP_REQUESTS: "5000" })
         const health = Effect.promise(() =>
           fetch(`http://127.0.0.1:${port}/healthz`).then((response) => response.status)
         )
