@@ -2,11 +2,15 @@ import * as Config from "effect/Config"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 
-/** Where the API listens. 9999 is the contest's port; 0 picks a free one. */
-export const HttpPort = Config.schema(
-  Schema.NumberFromString.check(Schema.isInt(), Schema.isBetween({ minimum: 0, maximum: 65_535 })),
-  "PORT"
-).pipe(Config.withDefault(9999))
+/** `PORT`, where a server listens; 0 picks a free one. (`Config.Port` refuses 0.) */
+export const portConfig = (defaultPort: number) =>
+  Config.schema(
+    Schema.NumberFromString.check(Schema.isInt(), Schema.isBetween({ minimum: 0, maximum: 65_535 })),
+    "PORT"
+  ).pipe(Config.withDefault(defaultPort))
+
+/** Where the API listens: the contest's 9999 by default. */
+export const HttpPort = portConfig(9999)
 
 /**
  * How to reach PostgreSQL. The default URL is what the compose file's

@@ -33,7 +33,8 @@ const ShutdownTimeout = Config.Duration("SHUTDOWN_TIMEOUT").pipe(Config.withDefa
  */
 export const serveApi = <Id extends string, Groups extends HttpApiGroup.Constraint, E, R>(
   api: HttpApi.HttpApi<Id, Groups>,
-  handlers: Layer.Layer<HttpApiGroup.ToService<Id, Groups>, E, R>
+  handlers: Layer.Layer<HttpApiGroup.ToService<Id, Groups>, E, R>,
+  port: Config.Config<number> = HttpPort
 ) =>
   HttpRouter.serve(
     Layer.mergeAll(
@@ -51,7 +52,7 @@ export const serveApi = <Id extends string, Groups extends HttpApiGroup.Constrai
         // connection just being closed fails with 502 — measured once in
         // 61,500 requests. So Node keeps them longer than any proxy does.
         () => createServer({ keepAliveTimeout: 65_000, headersTimeout: 66_000 }),
-        { port: HttpPort, gracefulShutdownTimeout: ShutdownTimeout }
+        { port, gracefulShutdownTimeout: ShutdownTimeout }
       )
     )
   )
