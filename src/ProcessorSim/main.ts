@@ -1,0 +1,24 @@
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Layer from "effect/Layer"
+import { portConfig } from "../Platform/Config.ts"
+import { serveApi } from "../Platform/Server.ts"
+import { ProcessorSimApi } from "./Api.ts"
+import { AdminAuthorizationLive, ProcessorSimHttp } from "./Http.ts"
+import { Processor } from "./Processor.ts"
+
+/** The contest's processors listen on 8080. */
+const SimulatorPort = portConfig(8080)
+
+/**
+ * One Payment Processor over HTTP, with its OpenAPI document at
+ * `/openapi.json` and a reference page at `/docs`. Its HttpServer stays in
+ * the output so callers can read the bound address.
+ */
+export const ProcessorSimServer = serveApi(ProcessorSimApi, ProcessorSimHttp, SimulatorPort).pipe(
+  Layer.provide(AdminAuthorizationLive),
+  Layer.provide(Processor.layer)
+)
+
+if (import.meta.main) {
+  Layer.launch(ProcessorSimServer).pipe(NodeRuntime.runMain)
+}
