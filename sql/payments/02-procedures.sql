@@ -1,0 +1,92 @@
+-- Every operation of the service is one call to one of these functions.
+
+-- A payment its processor accepted, once: a second record of the same
+-- correlationId changes nothing. Its pending copy, if any, is done with.
+CREATE OR REPLACE FUNCTION record_payment(
+  p_correlation_id uuid, p_processor text, p_amount_cents bigint, p_requested_at timestamptz
+) RETURNS void LANGUAGE sql AS $$
+  WITH done AS (DELETE FROM pending_payments WHERE correlation_id = p_correlation_id)
+  INSERT INTO payments (correlation_id, processor, amount_cents, requested_at)
+  VALUES (p_correlation_id, p_processor, p_amount_cents, p_requested_at)
+  ON CONFLICT (correlation_id) DO NOTHING;
+$$;
+
+-- Totals per processor over [p_from, p_to] by requested_at, both inclusive;
+-- NULL bounds are open. Both processors always appear. Amounts come back as
+-- float8 cents / 100: the division is correctly rounded, so the value is the
+-- double nearest to the exact decimal, which is what JSON prints.
+CREATE OR REPLACE FUNCTION payments_summary(p_from timestamptz, p_to timestamptz)
+RETURNS TABLE (processor text, total_requests integer, total_amount float8)
+LANGUAGE sql STABLE AS $$
+  SELECT p.name, count(x.correlation_id)::integer, COALESCE(sum(x.amount_cents), 0)::float8 / 100
+    FROM (VALUES ('default'), ('fallback')) AS p (name)
+    LEFT JOIN payments x
+      ON x.processor = p.name
+     AND x.requested_at >= COALESCE(p_from, '-infinity')
+     AND x.requested_at <= COALESCE(p_to, 'infinity')
+   GROUP BY p.name
+   ORDER BY p.name;
+$$;
+
+CREATE OR REPLACE FUNCTION purge_payments() RETURNS void LANGUAGE sql AS $$
+  DELETE FROM payments;
+$$;
+
+-- Keeps an instance's undispatched payments (a JSON array of
+-- {correlation_id, amount_cents, sent_to, sent_at}) for its next start.
+CREATE OR REPLACE FUNCTION save_pending(p_owner text, p_payments jsonb) RETURNS integer
+LANGUAGE sql AS $$
+  WITH saved AS (
+    INSERT INTO pending_payments (correlation_id, owner, amount_cents, sent_to, sent_at)
+    SELECT correlation_id, p_owner, amount_cents, sent_to, sent_at
+      FROM jsonb_to_recordset(p_payments)
+        AS x (correlation_id uuid, amount_cents bigint, sent_to text, sent_at timestamptz)
+     -- One already recorded is done: a second dispatch would only be refused.
+     WHERE NOT EXISTS (SELECT 1 FROM payments p WHERE p.correlation_id = x.correlation_id)
+    ON CONFLICT (correlation_id) DO UPDATE
+      SET owner = EXCLUDED.owner, sent_to = EXCLUDED.sent_to, sent_at = EXCLUDED.sent_at
+    RETURNING 1
+  )
+  SELECT count(*)::integer FROM saved;
+$$;
+
+-- An instance's pending payments, as it left them. They stay in the table
+-- until recorded, so a crash right after start-up still loses none.
+CREATE OR REPLACE FUNCTION pending_of(p_owner text)
+RETURNS TABLE (correlation_id text, amount_cents integer, sent_to text, sent_at text)
+LANGUAGE sql STABLE AS $$
+  SELECT correlation_id::text, amount_cents::integer, sent_to,
+         to_char(sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+    FROM pending_payments
+   WHERE owner = p_owner
+   ORDER BY sent_at NULLS LAST;
+$$;
+
+-- The shared view of a processor's health, and whether the caller is the one
+-- to refresh it: at most one instance wins the claim per p_interval_ms, so
+-- all instances together stay within the endpoint's rate limit.
+CREATE OR REPLACE FUNCTION poll_processor_health(p_processor text, p_interval_ms integer)
+RETURNS TABLE (failing boolean, min_response_time integer, age_ms integer, claimed boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+  won boolean;
+BEGIN
+  UPDATE processor_health h
+     SET claimed_at = clock_timestamp()
+   WHERE h.processor = p_processor
+     AND h.claimed_at < clock_timestamp() - make_interval(secs => p_interval_ms / 1000.0)
+  RETURNING true INTO won;
+  RETURN QUERY
+    SELECT h.failing, h.min_response_time,
+           LEAST(extract(epoch FROM clock_timestamp() - h.checked_at) * 1000, 2147483647)::integer,
+           COALESCE(won, false)
+      FROM processor_health h
+     WHERE h.processor = p_processor;
+END $$;
+
+CREATE OR REPLACE FUNCTION report_processor_health(p_processor text, p_failing boolean, p_min_response_time integer)
+RETURNS void LANGUAGE sql AS $$
+  UPDATE processor_health
+     SET failing = p_failing, min_response_time = p_min_response_time, checked_at = clock_timestamp()
+   WHERE processor = p_processor;
+$$;

@@ -1,0 +1,142 @@
+import { randomUUID } from "node:crypto"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
+import * as HttpServer from "effect/http/HttpServer"
+import * as HttpApiClient from "effect/http-api/HttpApiClient"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
+import { Api } from "../../src/Payments/Api.ts"
+import type { PaymentsSummary } from "../../src/Payments/Domain.ts"
+import { PaymentsServer } from "../../src/Payments/main.ts"
+import { clientFor } from "../../src/Platform/Sql.ts"
+import { ProcessorSimApi } from "../../src/ProcessorSim/Api.ts"
+import { ProcessorSimServer } from "../../src/ProcessorSim/main.ts"
+import { freshDatabase } from "./Database.ts"
+
+export const processorToken = "123"
+
+/** Where a server built in this process listens. */
+const urlOf = (context: Context.Context<HttpServer.HttpServer>) => {
+  const { address } = Context.get(context, HttpServer.HttpServer)
+  if (address._tag === "UnixPathAddress") throw new Error("expected a TCP server")
+  return `http://127.0.0.1:${address.port}`
+}
+
+const withEnv = (env: Readonly<Record<string, string>>) => ConfigProvider.layer(ConfigProvider.fromEnv({ env }))
+
+/** A Payment Processor simulator on a free port, and its typed admin client. */
+export const simulator = (fee: string, env: Readonly<Record<string, string>> = {}) =>
+  Effect.gen(function* () {
+    const server = yield* Layer.build(
+      ProcessorSimServer.pipe(
+        Layer.provide(withEnv({ PORT: "0", PROCESSOR_FEE: fee, PROCESSOR_TOKEN: processorToken, ...env }))
+      )
+    )
+    const url = urlOf(server)
+    const client = yield* HttpApiClient.make(ProcessorSimApi, {
+      baseUrl: url,
+      transformClient: HttpClient.mapRequest(HttpClientRequest.setHeader("x-rinha-token", processorToken))
+    })
+    return { url, admin: client.admin }
+  })
+export type Simulator = Effect.Success<ReturnType<typeof simulator>>
+
+export interface Environment {
+  readonly databaseUrl: string
+  readonly processorDefault: Simulator
+  readonly processorFallback: Simulator
+}
+
+/** A fresh database and both simulators (default 5%, fallback 15%), for the life of the scope. */
+export const environment = (simulatorEnv: Readonly<Record<string, string>> = {}) =>
+  Effect.gen(function* () {
+    const database = yield* freshDatabase
+    const [processorDefault, processorFallback] = yield* Effect.all([
+      simulator("0.05", simulatorEnv),
+      simulator("0.15", simulatorEnv)
+    ])
+    return { databaseUrl: database.url, processorDefault, processorFallback } satisfies Environment
+  })
+
+/**
+ * The settings every test instance runs with: no warm-up, and the health
+ * loop and probes quick enough for tests to see them act.
+ */
+export const instanceEnv = (env: Environment, overrides: Readonly<Record<string, string>> = {}) => ({
+  DATABASE_URL: env.databaseUrl,
+  PORT: "0",
+  PROCESSOR_DEFAULT_URL: env.processorDefault.url,
+  PROCESSOR_FALLBACK_URL: env.processorFallback.url,
+  INSTANCE_ID: "api01",
+  WARMUP_REQUESTS: "0",
+  PROBE_INTERVAL: "50 millis",
+  HEALTH_POLL: "100 millis",
+  ...overrides
+})
+
+/** One Payments API instance in this process, until the scope closes (what SIGTERM does). */
+export const instance = (env: Environment, overrides: Readonly<Record<string, string>> = {}) =>
+  Effect.gen(function* () {
+    const server = yield* Layer.build(PaymentsServer.pipe(Layer.provide(withEnv(instanceEnv(env, overrides)))))
+    const url = urlOf(server)
+    const client = yield* HttpApiClient.make(Api, { baseUrl: url })
+    return { url, client }
+  })
+export type Instance = Effect.Success<ReturnType<typeof instance>>
+
+export const newPayment = (amount = 19.9) => ({ correlationId: randomUUID(), amount })
+
+/** POSTs a body as written and answers the status. */
+export const postRaw = (url: string, body: string) =>
+  Effect.gen(function* () {
+    const http = yield* HttpClient.HttpClient
+    const response = yield* http.execute(
+      HttpClientRequest.post(`${url}/payments`).pipe(HttpClientRequest.bodyText(body, "application/json"))
+    )
+    return response.status
+  }).pipe(Effect.orDie)
+
+export const pay = (service: Instance, payment: { correlationId: string; amount: number }) =>
+  service.client.payments.pay({ payload: payment }).pipe(Effect.orDie)
+
+export const summaryOf = (service: Instance) => service.client.payments.summary({ query: {} }).pipe(Effect.orDie)
+
+/** Both processors' own totals, in the shape of the service's summary. */
+export const processorsSummary = (env: Environment) =>
+  Effect.gen(function* () {
+    const [processorDefault, processorFallback] = yield* Effect.all([
+      env.processorDefault.admin.summary({ query: {} }),
+      env.processorFallback.admin.summary({ query: {} })
+    ])
+    return {
+      default: { totalRequests: processorDefault.totalRequests, totalAmount: processorDefault.totalAmount },
+      fallback: { totalRequests: processorFallback.totalRequests, totalAmount: processorFallback.totalAmount }
+    } satisfies PaymentsSummary
+  }).pipe(Effect.orDie)
+
+/** Polls `check` until it holds, for at most `within`; answers the last value either way. */
+export const eventually = <A>(
+  effect: Effect.Effect<A>,
+  check: (value: A) => boolean,
+  within: Duration.Input = "10 seconds"
+) =>
+  effect.pipe(
+    Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: check }),
+    Effect.timeoutOption(within),
+    Effect.flatMap(() => effect)
+  )
+
+export const totalRecorded = (summary: PaymentsSummary) =>
+  summary.default.totalRequests + summary.fallback.totalRequests
+
+/** Rows left in pending_payments, straight from the database. */
+export const pendingRows = (env: Environment) =>
+  Effect.gen(function* () {
+    const sql = yield* clientFor(env.databaseUrl)
+    return yield* sql<{ correlation_id: string; owner: string; sent_to: string | null }>`
+      SELECT correlation_id::text, owner, sent_to FROM pending_payments ORDER BY correlation_id`
+  }).pipe(Effect.scoped, Effect.orDie)
