@@ -1,13 +1,17 @@
 -- Every operation of the service is one call to one of these functions.
 
--- A payment its processor accepted, once: a second record of the same
--- correlationId changes nothing. Its pending copy, if any, is done with.
-CREATE OR REPLACE FUNCTION record_payment(
-  p_correlation_id uuid, p_processor text, p_amount_cents bigint, p_requested_at timestamptz
-) RETURNS void LANGUAGE sql AS $$
-  WITH done AS (DELETE FROM pending_payments WHERE correlation_id = p_correlation_id)
+-- Payments their processors accepted (a JSON array of {correlationId,
+-- processor, amountCents, requestedAt}), each once: a second record of the
+-- same correlationId changes nothing. Their pending copies, if any, are done with.
+CREATE OR REPLACE FUNCTION record_payments(p_payments jsonb) RETURNS void LANGUAGE sql AS $$
+  WITH accepted AS (
+    SELECT * FROM jsonb_to_recordset(p_payments)
+      AS x ("correlationId" uuid, processor text, "amountCents" bigint, "requestedAt" timestamptz)
+  ), done AS (
+    DELETE FROM pending_payments p USING accepted a WHERE p.correlation_id = a."correlationId"
+  )
   INSERT INTO payments (correlation_id, processor, amount_cents, requested_at)
-  VALUES (p_correlation_id, p_processor, p_amount_cents, p_requested_at)
+  SELECT "correlationId", processor, "amountCents", "requestedAt" FROM accepted
   ON CONFLICT (correlation_id) DO NOTHING;
 $$;
 
