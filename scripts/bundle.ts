@@ -10,13 +10,18 @@ import { build } from "esbuild"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 
-export const services = { crebitos: "src/Crebitos/main.ts" } as const
-export type ServiceName = keyof typeof services
+const entryPoints = {
+  crebitos: "src/Crebitos/main.ts",
+  payments: "src/Payments/main.ts",
+  "processor-sim": "src/ProcessorSim/main.ts"
+} as const
+/** The services with a compose file of their own under docker/. */
+export type ServiceName = "crebitos" | "payments"
 
 export const bundle = () =>
   build({
     absWorkingDir: root,
-    entryPoints: services,
+    entryPoints,
     outdir: "dist",
     outExtension: { ".js": ".mjs" },
     bundle: true,

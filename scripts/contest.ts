@@ -8,7 +8,6 @@
  * when a contest or smoke run has a KO or an inconsistency.
  */
 
-import { spawn } from "node:child_process"
 import { mkdir, readFile } from "node:fs/promises"
 import { cpus, totalmem } from "node:os"
 import { join, relative } from "node:path"
@@ -16,10 +15,10 @@ import { parseArgs } from "node:util"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import { clientFor } from "../src/Platform/Sql.ts"
 import * as K6 from "./lib/K6.ts"
+import * as Load from "./lib/Load.ts"
 import { repositoryRoot } from "./lib/Processes.ts"
 import * as Report from "./lib/Report.ts"
 import * as Samples from "./lib/Samples.ts"
@@ -46,41 +45,6 @@ const awaitReady = (url: string) =>
     Effect.retry({ schedule: Schedule.spaced("2 seconds"), times: 20 }),
     Effect.mapError(() => new Error("the stack did not answer GET /clientes/1/extrato within 40 s"))
   )
-
-/** Highest memory each service reached, sampled every half second until interrupted. */
-const sampleMemory = (services: ReadonlyArray<Stack.RunningService>, peaks: Map<string, number>) =>
-  Effect.forEach(services, (service) =>
-    service.usage.pipe(
-      Effect.map((usage) => peaks.set(service.name, Math.max(peaks.get(service.name) ?? 0, usage.rssBytes)))
-    )
-  ).pipe(Effect.repeat(Schedule.spaced("500 millis")))
-
-const runK6 = (binary: string, url: string, dir: string) =>
-  Effect.callback<number>((resume) => {
-    const child = spawn(
-      binary,
-      [
-        "run",
-        "--summary-export",
-        join(dir, "k6-summary.json"),
-        "-o",
-        `csv=${join(dir, "k6-samples.csv.gz")}`,
-        join(repositoryRoot, "k6", "crebitos.ts")
-      ],
-      {
-        stdio: ["ignore", "inherit", "inherit"],
-        env: {
-          ...process.env,
-          BASE_URL: url,
-          PROFILE: profile,
-          K6_WEB_DASHBOARD: "true",
-          K6_WEB_DASHBOARD_PORT: "-1",
-          K6_WEB_DASHBOARD_EXPORT: join(dir, "k6-dashboard.html")
-        }
-      }
-    )
-    child.once("exit", (code) => resume(Effect.succeed(code ?? 1)))
-  })
 
 /** Every balance must equal the sum of its transactions and respect its limit. */
 const audit = (databaseUrl: string) =>
@@ -123,32 +87,13 @@ const program = Effect.gen(function* () {
       const readySeconds = (Date.now() - bringUp) / 1000
       console.log(`Stack ready in ${readySeconds.toFixed(1)} s; running k6 profile ${profile}…`)
 
-      const peaks = new Map<string, number>()
-      const sampler = yield* Effect.forkChild(sampleMemory(stack.services, peaks))
-      const starts = yield* Effect.forEach(stack.services, (service) =>
-        Effect.map(service.usage, (start) => ({ service, start }))
+      const load = yield* Load.measured(
+        stack.services,
+        Load.runK6({ binary: k6, script: "crebitos.ts", dir, env: { BASE_URL: stack.url, PROFILE: profile } })
       )
-      const loadStart = Date.now()
-      const k6Exit = yield* runK6(k6, stack.url, dir)
-      const loadSeconds = (Date.now() - loadStart) / 1000
-      const services = yield* Effect.forEach(starts, ({ service, start }) =>
-        Effect.map(
-          service.usage,
-          (end): Report.ServiceReport => ({
-            name: service.name,
-            limit: service.limit,
-            capped: service.capped,
-            cpuSeconds: end.cpuSeconds - start.cpuSeconds,
-            peakRssBytes: peaks.get(service.name) ?? end.rssBytes,
-            peakChargedBytes: end.peakChargedBytes,
-            throttledPeriods: end.throttledPeriods - start.throttledPeriods
-          })
-        )
-      )
-      yield* Fiber.interrupt(sampler)
       const auditFindings = yield* audit(stack.databaseUrl)
 
-      return { readySeconds, loadSeconds, k6Exit, auditFindings, services }
+      return { readySeconds, loadSeconds: load.seconds, k6Exit: load.result, auditFindings, services: load.services }
     })
   )
 

@@ -38,6 +38,14 @@ export interface Summary {
   readonly services: ReadonlyArray<ServiceReport>
   readonly timeline: ReadonlyArray<Second>
   readonly distribution: ReadonlyArray<{ readonly fraction: number; readonly ms: number }>
+  /** A service's own results (a score, totals per processor), shown first. */
+  readonly sections?: ReadonlyArray<Section>
+}
+
+export interface Section {
+  readonly title: string
+  readonly header: ReadonlyArray<string>
+  readonly rows: ReadonlyArray<ReadonlyArray<string>>
 }
 
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)}MB`
@@ -100,7 +108,7 @@ ${Object.entries(summary.run)
 Requests ${summary.requests}, KO ${summary.ko}, ${summary.reqPerSecond.toFixed(1)} req/s;
 inconsistencies: ${summary.inconsistencies.duringLoad} seen during the load, ${summary.inconsistencies.audit} in the final audit.
 ${summary.inconsistencies.details.map((detail) => `- ${detail}`).join("\n")}
-
+${(summary.sections ?? []).map((section) => `\n## ${section.title}\n\n${markdownTable(section.header, section.rows)}\n`).join("")}
 ## Latency
 
 ${markdownTable(statsHeader, [statsRow("all", summary.overall), ...Object.entries(summary.scenarios).map(([name, s]) => statsRow(name, s))])}
@@ -250,6 +258,7 @@ ${summary.verdict.reasons.map((reason) => `<br>${escapeHtml(reason)}`).join("")}
 <strong>${summary.overall.goodPct.toFixed(2)}%</strong> answered as expected under 250 ms;
 inconsistencies: <strong>${summary.inconsistencies.duringLoad}</strong> during the load, <strong>${summary.inconsistencies.audit}</strong> in the final audit.</p>
 ${summary.inconsistencies.details.length > 0 ? `<ul>${summary.inconsistencies.details.map((detail) => `<li>${escapeHtml(detail)}</li>`).join("")}</ul>` : ""}
+${(summary.sections ?? []).map((section) => `<h2>${escapeHtml(section.title)}</h2>\n${htmlTable(section.header, section.rows)}`).join("\n")}
 <h2>Latency over time</h2>
 ${latencyOverTime(summary.timeline)}
 <h2>Latency by percentile</h2>

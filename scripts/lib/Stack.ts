@@ -28,6 +28,8 @@ export interface StackOptions {
   readonly port: number
   /** Print every process's output as it comes. */
   readonly verbose: boolean
+  /** Set in every API process over the compose environment: where the stack's outside services are. */
+  readonly apiEnvironment?: Readonly<Record<string, string>>
 }
 
 export interface RunningService {
@@ -114,6 +116,7 @@ export const up = Effect.fn("Stack.up")(function* (options: StackOptions) {
     const running = yield* spawnProcess(process.execPath, [join(repositoryRoot, "dist", `${options.service}.mjs`)], {
       env: {
         ...api.environment,
+        ...options.apiEnvironment,
         PORT: String(port),
         DATABASE_URL: composedUrl.href,
         SQL_DIR: join(repositoryRoot, "sql", options.service)
