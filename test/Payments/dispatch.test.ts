@@ -200,4 +200,23 @@ describe("dispatch", () => {
       })
     )
   )
+
+  it.live("all instances together call each health endpoint within its rate limit: never a 429", () =>
+    live(
+      Effect.gen(function* () {
+        const env = yield* environment({ HEALTH_WINDOW: "500 millis" })
+        // Three instances, each eager to refresh every 20 ms: only the claim
+        // in PostgreSQL keeps them to one call per window between them.
+        const eager = { HEALTH_POLL: "20 millis", HEALTH_CALL_INTERVAL: "550 millis" }
+        yield* Effect.forEach(["api01", "api02", "api03"], (id) => instance(env, { ...eager, INSTANCE_ID: id }))
+        yield* Effect.sleep("2500 millis")
+        for (const processor of [env.processorDefault, env.processorFallback]) {
+          const stats = yield* processor.admin.stats().pipe(Effect.orDie)
+          assert.strictEqual(stats.healthRejected, 0)
+          assert.isAtLeast(stats.healthCalls, 3)
+          assert.isAtMost(stats.healthCalls, 6)
+        }
+      })
+    )
+  )
 })
