@@ -34,7 +34,12 @@ export type Service = typeof Service.Type
 
 export const ComposeFile = Schema.Struct({
   services: Schema.Record(Schema.String, Service),
-  networks: Schema.optional(Schema.Record(Schema.String, Schema.Struct({ driver: Schema.optional(Schema.String) })))
+  networks: Schema.optional(
+    Schema.Record(
+      Schema.String,
+      Schema.Struct({ driver: Schema.optional(Schema.String), external: Schema.optional(Schema.Boolean) })
+    )
+  )
 })
 export type ComposeFile = typeof ComposeFile.Type
 

@@ -1,22 +1,107 @@
-import { readdirSync, readFileSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import type { ServiceName } from "../../scripts/bundle.ts"
 import * as Compose from "../../scripts/lib/Compose.ts"
 import * as Nginx from "../../scripts/lib/Nginx.ts"
 import { findExecutable, repositoryRoot, runCommand } from "../../scripts/lib/Processes.ts"
 import { composePath } from "../../scripts/lib/Stack.ts"
 
-const profiles = ["contest", "durable"] as const
-const load = (pgProfile: string) => Compose.load(composePath("crebitos"), { PG_PROFILE: pgProfile })
+/** One way of starting the compose file, and the PostgreSQL it should give. */
+interface Variant {
+  readonly label: string
+  /** What compose interpolates the file with. */
+  readonly env: Readonly<Record<string, string>>
+  /** The postgresql.conf mounted, under docker/<service>/. */
+  readonly conf: string
+  /** Init scripts run after every file of sql/<service>, relative to sql/. */
+  readonly extraInit: ReadonlyArray<string>
+  /** Settings that conf must have. */
+  readonly settings: Readonly<Record<string, string>>
+}
 
-describe("docker/crebitos/docker-compose.yml", () => {
-  it.effect("every service is capped, and the caps add up to at most 1.5 CPU and 550MB", () =>
+interface ServiceCase {
+  readonly name: ServiceName
+  readonly memoryMB: number
+  readonly variants: readonly [Variant, ...Array<Variant>]
+  /** The networks each API instance joins; nginx and db join `rinha` only. */
+  readonly apiNetworks: ReadonlyArray<string>
+  /** Top-level networks created outside this compose file. */
+  readonly externalNetworks: ReadonlyArray<string>
+  /** Environment each API instance must have (among other variables). */
+  readonly apiEnvironment: (instance: string) => Readonly<Record<string, string>>
+}
+
+const crebitosProfile = (profile: "contest" | "durable"): Variant => {
+  const relaxed = profile === "contest" ? "off" : "on"
+  return {
+    label: `PG_PROFILE=${profile}`,
+    env: { PG_PROFILE: profile },
+    conf: `postgresql-${profile}.conf`,
+    extraInit: [join("profiles", `${profile}.sql`)],
+    settings: { listen_addresses: "*", fsync: relaxed, synchronous_commit: relaxed, full_page_writes: relaxed }
+  }
+}
+
+const cases = {
+  crebitos: {
+    name: "crebitos",
+    memoryMB: 550,
+    variants: [crebitosProfile("contest"), crebitosProfile("durable")],
+    apiNetworks: ["rinha"],
+    externalNetworks: [],
+    apiEnvironment: () => ({})
+  },
+  payments: {
+    name: "payments",
+    memoryMB: 350,
+    variants: [
+      {
+        label: "single profile",
+        env: {},
+        conf: "postgresql.conf",
+        extraInit: [],
+        settings: { listen_addresses: "*", synchronous_commit: "off" }
+      }
+    ],
+    apiNetworks: ["rinha", "payment-processor"],
+    externalNetworks: ["payment-processor"],
+    apiEnvironment: (instance) => ({
+      PROCESSOR_DEFAULT_URL: "http://payment-processor-default:8080",
+      PROCESSOR_FALLBACK_URL: "http://payment-processor-fallback:8080",
+      INSTANCE_ID: instance
+    })
+  }
+} satisfies { readonly [Name in ServiceName]: ServiceCase & { readonly name: Name } }
+
+const apiInstances = ["api01", "api02"]
+
+/** What every API instance needs: nginx and the healthcheck reach it on 8080, and it reaches db. */
+const commonApiEnvironment = { PORT: "8080", DATABASE_URL: "postgres://postgres:postgres@db:5432/rinha" }
+
+/** The folders under docker/: one per service with a compose file of its own. */
+const serviceFolders = readdirSync(join(repositoryRoot, "docker"))
+  .filter((name) => statSync(join(repositoryRoot, "docker", name)).isDirectory())
+  .sort()
+
+/** The networks a service joins, whether listed or mapped; none listed means compose's default. */
+const networksOf = (service: Compose.Service): ReadonlyArray<string> => {
+  const networks = service.networks
+  if (networks === undefined) return ["default"]
+  if (Array.isArray(networks)) return networks.map(String)
+  return Object.keys(networks as object)
+}
+
+describe.each(Object.values(cases))("docker/$name/docker-compose.yml", (service: ServiceCase) => {
+  const load = (variant: Variant = service.variants[0]) => Compose.load(composePath(service.name), variant.env)
+
+  it.effect(`every service is capped, and the caps add up to at most 1.5 CPU and ${service.memoryMB}MB`, () =>
     Effect.gen(function* () {
-      const { file } = yield* load("contest")
+      const { file } = yield* load()
       const services = Object.values(file.services)
       for (const [name, service] of Object.entries(file.services)) {
         assert.match(service.deploy.resources.limits.memory, /^\d+MB$/, `${name}: memory in MB`)
@@ -28,17 +113,17 @@ describe("docker/crebitos/docker-compose.yml", () => {
         0
       )
       assert.isAtMost(Math.round(cpus * 100), 150)
-      assert.isAtMost(memory, 550)
+      assert.isAtMost(memory, service.memoryMB)
     })
   )
 
   it.effect("nginx on 9999 in front of exactly two API instances, on a bridge network, nothing privileged", () =>
     Effect.gen(function* () {
-      const compose = yield* load("contest")
+      const compose = yield* load()
       const { file } = compose
       assert.deepStrictEqual(
         Compose.apiServices(compose).map(([name]) => name),
-        ["api01", "api02"]
+        apiInstances
       )
       assert.deepStrictEqual(file.services.nginx?.ports, ["9999:9999"])
       for (const [name, service] of Object.entries(file.services)) {
@@ -47,55 +132,81 @@ describe("docker/crebitos/docker-compose.yml", () => {
         assert.isUndefined(service.deploy.replicas, `${name}: no replicas`)
       }
       assert.strictEqual(file.networks?.rinha?.driver, "bridge")
+      assert.isNotTrue(file.networks?.rinha?.external, "rinha is this file's own network")
+    })
+  )
+
+  it.effect(`networks: the APIs join ${service.apiNetworks.join(" and ")}, nginx and db only rinha`, () =>
+    Effect.gen(function* () {
+      const { file } = yield* load()
+      for (const [name, entry] of Object.entries(file.services)) {
+        const expected = apiInstances.includes(name) ? service.apiNetworks : ["rinha"]
+        assert.deepStrictEqual([...networksOf(entry)].sort(), [...expected].sort(), `${name}: networks`)
+      }
+      const external = Object.entries(file.networks ?? {})
+        .filter(([, network]) => network.external === true)
+        .map(([name]) => name)
+      assert.deepStrictEqual(external, service.externalNetworks, "external networks")
+    })
+  )
+
+  it.effect("each API instance listens on 8080, reaches db, and has its own environment", () =>
+    Effect.gen(function* () {
+      const { file } = yield* load()
+      for (const api of apiInstances) {
+        const environment = file.services[api]?.environment ?? {}
+        for (const [name, value] of Object.entries({ ...commonApiEnvironment, ...service.apiEnvironment(api) })) {
+          assert.strictEqual(environment[name], value, `${api}: ${name}`)
+        }
+      }
     })
   )
 
   it.effect("start order: db healthy, then both APIs healthy, then nginx", () =>
     Effect.gen(function* () {
-      const { file } = yield* load("contest")
+      const { file } = yield* load()
       assert.deepStrictEqual(file.services.nginx?.depends_on, {
         api01: { condition: "service_healthy" },
         api02: { condition: "service_healthy" }
       })
-      for (const api of ["api01", "api02"]) {
+      for (const api of apiInstances) {
         assert.deepStrictEqual(file.services[api]?.depends_on, { db: { condition: "service_healthy" } })
         assert.include(file.services[api]?.healthcheck?.test.join(" "), "/healthz")
       }
-      assert.include(file.services.db?.healthcheck?.test.join(" "), "pg_isready")
+      assert.include(file.services.db?.healthcheck?.test.join(" "), "pg_isready -h 127.0.0.1")
     })
   )
 
-  it.effect("PostgreSQL is initialised from every file of sql/crebitos, in order, then the profile", () =>
-    Effect.gen(function* () {
-      for (const profile of profiles) {
-        const compose = yield* load(profile)
+  it.effect.each(service.variants)(
+    `PostgreSQL is initialised from every file of sql/${service.name}, in order ($label)`,
+    (variant) =>
+      Effect.gen(function* () {
+        const compose = yield* load(variant)
         const db = compose.file.services.db
         assert.isDefined(db)
         if (db === undefined) return
         const expected = [
-          ...readdirSync(join(repositoryRoot, "sql", "crebitos"))
+          ...readdirSync(join(repositoryRoot, "sql", service.name))
             .filter((name) => name.endsWith(".sql"))
             .sort()
-            .map((name) => join(repositoryRoot, "sql", "crebitos", name)),
-          join(repositoryRoot, "sql", "profiles", `${profile}.sql`)
+            .map((name) => join(repositoryRoot, "sql", service.name, name)),
+          ...variant.extraInit.map((path) => join(repositoryRoot, "sql", path))
         ]
+        assert.isAbove(expected.length, variant.extraInit.length, `sql/${service.name} has SQL files`)
         assert.deepStrictEqual(Compose.initScripts(compose, db), expected)
         const conf = Compose.volumeSource(compose, db, "/etc/postgresql/postgresql.conf")
-        assert.strictEqual(conf, join(repositoryRoot, "docker", "crebitos", `postgresql-${profile}.conf`))
+        assert.strictEqual(conf, join(repositoryRoot, "docker", service.name, variant.conf))
         const settings = Compose.parsePostgresConf(readFileSync(conf ?? "", "utf8"))
-        const relaxed = profile === "contest" ? "off" : "on"
-        for (const name of ["fsync", "synchronous_commit", "full_page_writes"]) {
-          assert.strictEqual(settings[name], relaxed, `${profile}: ${name}`)
+        for (const [name, value] of Object.entries(variant.settings)) {
+          assert.strictEqual(settings[name], value, `${variant.label}: ${name}`)
         }
-        assert.strictEqual(settings.listen_addresses, "*")
-      }
-    })
+      })
   )
 
   it.effect("nginx.conf passes nginx -t once its upstreams point at this machine", () =>
     Effect.gen(function* () {
       const nginx = yield* findExecutable(["nginx", "/usr/sbin/nginx"], ["-v"])
-      const conf = readFileSync(join(repositoryRoot, "docker", "crebitos", "nginx.conf"), "utf8")
+      const conf = readFileSync(join(repositoryRoot, "docker", service.name, "nginx.conf"), "utf8")
       assert.include(conf, "listen 9999;")
       const local = Nginx.localConfig(conf, { api01: 18081, api02: 18082 }, 19999)
       assert.include(local, "server 127.0.0.1:18081;")
@@ -135,5 +246,21 @@ describe("docker/Dockerfile", () => {
     const final = dockerfile.slice(dockerfile.lastIndexOf("\nFROM "))
     assert.notInclude(final, "node_modules")
     assert.notInclude(final, "npm ")
+  })
+
+  it("builds every service folder under docker/: a bundle entry, its SQL, and a case above", () => {
+    const bundleSource = readFileSync(join(repositoryRoot, "scripts", "bundle.ts"), "utf8")
+    const entryPoints = /const entryPoints = \{([^}]*)\}/.exec(bundleSource)?.[1] ?? ""
+    const entries = [...entryPoints.matchAll(/^\s*"?([\w-]+)"?\s*:/gm)].map((match) => match[1])
+    assert.isNotEmpty(serviceFolders)
+    assert.deepStrictEqual(serviceFolders, Object.keys(cases).sort(), "every folder is checked above")
+    for (const folder of serviceFolders) {
+      assert.include(entries, folder, `scripts/bundle.ts entryPoints.${folder}`)
+      assert.isTrue(existsSync(join(repositoryRoot, "sql", folder)), `sql/${folder} for the image`)
+    }
+    // The image picks its bundle and SQL by the SERVICE build argument.
+    assert.match(dockerfile, /^ARG SERVICE\b/m)
+    assert.match(dockerfile, /^COPY --from=build \/build\/dist\/\$\{SERVICE\}\.mjs \.\/main\.mjs$/m)
+    assert.match(dockerfile, /^COPY sql\/\$\{SERVICE\} \.\/sql\/\$\{SERVICE\}$/m)
   })
 })
