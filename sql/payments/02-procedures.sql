@@ -36,6 +36,23 @@ CREATE OR REPLACE FUNCTION purge_payments() RETURNS void LANGUAGE sql AS $$
   DELETE FROM payments;
 $$;
 
+-- With JOURNAL on: accepted payments (a JSON array of {owner, correlationId,
+-- amountCents}) written before the 202, so that a killed instance loses none.
+-- One already recorded is not journaled again.
+CREATE OR REPLACE FUNCTION journal_payments(p_payments jsonb) RETURNS void LANGUAGE sql AS $$
+  INSERT INTO pending_payments (correlation_id, owner, amount_cents)
+  SELECT x."correlationId", x.owner, x."amountCents"
+    FROM jsonb_to_recordset(p_payments) AS x (owner text, "correlationId" uuid, "amountCents" bigint)
+   WHERE NOT EXISTS (SELECT 1 FROM payments p WHERE p.correlation_id = x."correlationId")
+  ON CONFLICT (correlation_id) DO NOTHING;
+$$;
+
+-- A pending payment that turned out to be another's (its processor held the
+-- correlationId before we ever sent it): nothing of ours to dispatch.
+CREATE OR REPLACE FUNCTION forget_pending(p_correlation_id uuid) RETURNS void LANGUAGE sql AS $$
+  DELETE FROM pending_payments WHERE correlation_id = p_correlation_id;
+$$;
+
 -- Keeps an instance's undispatched payments (a JSON array of
 -- {correlation_id, amount_cents, sent_to, sent_at}) for its next start.
 CREATE OR REPLACE FUNCTION save_pending(p_owner text, p_payments jsonb) RETURNS integer

@@ -8,7 +8,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
-import { type CorrelationId, type PaymentRequest, type ProcessorName, toCents } from "./Domain.ts"
+import { type CorrelationId, type PaymentRequest, type ProcessorName, processorNames, toCents } from "./Domain.ts"
 import { Processors } from "./Processors.ts"
 import { type Route, Router } from "./Router.ts"
 import { type PendingPayment, Store } from "./Store.ts"
@@ -19,7 +19,13 @@ const DispatcherConfig = Config.all({
   /** On shutdown, how long payments already being sent may take to finish. */
   drainTimeout: Config.Duration("DRAIN_TIMEOUT").pipe(Config.withDefault("3 seconds")),
   /** Whose undispatched payments these are across restarts: stable per instance. */
-  instanceId: Config.String("INSTANCE_ID").pipe(Config.withDefault(hostname()))
+  instanceId: Config.String("INSTANCE_ID").pipe(Config.withDefault(hostname())),
+  /**
+   * Write each payment to PostgreSQL before answering 202, so that even a
+   * `kill -9` loses none (README, "Stopping"). Off: payments live in memory
+   * until dispatched, and only a graceful stop keeps the undispatched ones.
+   */
+  journal: Config.Boolean("JOURNAL").pipe(Config.withDefault(false))
 })
 
 /** An accepted payment on its way to a processor. */
@@ -33,6 +39,12 @@ interface Dispatch {
    * until then it may hold the payment — under exactly this requestedAt.
    */
   sent: Option.Option<{ readonly processor: ProcessorName; readonly requestedAt: string }>
+  /**
+   * Taken back after a restart without a record of where it was sent: a
+   * process killed outright may have sent it anywhere, so both processors
+   * are asked before it is sent again.
+   */
+  unaccounted: boolean
 }
 
 /** Nothing to do for this payment right now; try again later. */
@@ -80,12 +92,24 @@ export class Dispatcher extends Context.Service<Dispatcher>()("Payments/Dispatch
         .record({ correlationId: payment.correlationId, processor, amountCents: payment.amountCents, requestedAt })
         .pipe(Effect.retry(recordSchedule), Effect.orDie)
 
+    /** Where a processor already holds the payment, and under which requestedAt. */
+    const findHeld = (payment: Dispatch, candidates: ReadonlyArray<ProcessorName>) =>
+      Effect.forEach(candidates, (processor) =>
+        processors
+          .holding(processor, payment.correlationId)
+          .pipe(Effect.map(Option.map((requestedAt) => ({ processor, requestedAt }))))
+      ).pipe(
+        Effect.map((found) => Option.firstSomeOf(found)),
+        Effect.mapError(() => new NotYet())
+      )
+
     const attempt = Effect.fn("Dispatcher.attempt")(function* (payment: Dispatch) {
       const pinnedTo = Option.map(payment.sent, (sent) => sent.processor)
-      if (Option.isSome(payment.sent)) {
-        const { processor, requestedAt } = payment.sent.value
-        const held = yield* processors.holds(processor, payment.correlationId).pipe(Effect.mapError(() => new NotYet()))
-        if (held) return yield* record(payment, processor, requestedAt)
+      const mayHold = payment.unaccounted ? processorNames : Option.toArray(pinnedTo)
+      if (mayHold.length > 0) {
+        const held = yield* findHeld(payment, mayHold)
+        if (Option.isSome(held)) return yield* record(payment, held.value.processor, held.value.requestedAt)
+        payment.unaccounted = false
       }
       const route: Option.Option<Route> = router.route({ acceptedAt: payment.acceptedAt, pinnedTo })
       if (Option.isNone(route)) return yield* new NotYet()
@@ -108,8 +132,8 @@ export class Dispatcher extends Context.Service<Dispatcher>()("Payments/Dispatch
           // Ours if an earlier request of ours may have reached it (then with
           // this requestedAt); otherwise another instance sent a payment with
           // the same correlationId, and that one records it.
-          if (Option.isSome(pinnedTo)) yield* record(payment, processor, requestedAt)
-          return
+          if (Option.isSome(pinnedTo)) return yield* record(payment, processor, requestedAt)
+          return yield* store.forget(payment.correlationId)
         case "Refused":
           // This request stored nothing; an earlier one that got no answer still may.
           if (Option.isNone(pinnedTo)) payment.sent = Option.none()
@@ -153,7 +177,7 @@ export class Dispatcher extends Context.Service<Dispatcher>()("Payments/Dispatch
     // Payments this instance left behind when it last stopped.
     const restored = yield* store.pendingOf(config.instanceId)
     for (const pending of restored) {
-      enqueue({ ...pending, acceptedAt: Date.now(), sent: pending.sent })
+      enqueue({ ...pending, acceptedAt: Date.now(), unaccounted: Option.isNone(pending.sent) })
     }
     if (restored.length > 0) yield* Effect.log(`taking back ${restored.length} undispatched payments`)
 
@@ -176,16 +200,23 @@ export class Dispatcher extends Context.Service<Dispatcher>()("Payments/Dispatch
     )
 
     /** Takes a payment for dispatch; a correlationId already on its way is not taken twice. */
-    const accept = (request: PaymentRequest) =>
-      Effect.sync(() => {
-        if (unfinished.has(request.correlationId)) return
-        enqueue({
-          correlationId: request.correlationId,
-          amountCents: toCents(request.amount),
-          acceptedAt: Date.now(),
-          sent: Option.none()
+    const accept = Effect.fn("Dispatcher.accept")(function* (request: PaymentRequest) {
+      if (unfinished.has(request.correlationId)) return
+      const payment: Dispatch = {
+        correlationId: request.correlationId,
+        amountCents: toCents(request.amount),
+        acceptedAt: Date.now(),
+        sent: Option.none(),
+        unaccounted: false
+      }
+      if (config.journal) {
+        yield* store.journal(config.instanceId, {
+          correlationId: payment.correlationId,
+          amountCents: payment.amountCents
         })
-      })
+      }
+      enqueue(payment)
+    })
 
     return { accept } as const
   })

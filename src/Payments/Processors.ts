@@ -1,10 +1,11 @@
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as HttpClient from "effect/http/HttpClient"
-import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import { Pool } from "undici"
 import type { CorrelationId, ProcessorName } from "./Domain.ts"
 
 /** Where the processors answer: the contest's addresses by default. */
@@ -51,57 +52,88 @@ const unknown: SendOutcome = { _tag: "Unknown" }
 export const ServiceHealth = Schema.Struct({ failing: Schema.Boolean, minResponseTime: Schema.Int })
 export type ServiceHealth = typeof ServiceHealth.Type
 
-/** The two Payment Processors over HTTP. */
+/** An answer of a processor: its status and its body, read to the end. */
+interface Answer {
+  readonly status: number
+  readonly body: string
+}
+
+/**
+ * The two Payment Processors over HTTP, through one undici connection pool
+ * each (kept-alive connections, as many as payments in flight). undici
+ * directly rather than Effect's HttpClient: measured on this machine, 0.12
+ * instead of 0.27 ms of CPU per request, and the dispatcher sends one
+ * request per payment from a 0.6-CPU process that also serves the API.
+ */
 export class Processors extends Context.Service<Processors>()("Payments/Processors", {
   make: Effect.gen(function* () {
     const config = yield* ProcessorsConfig
-    const http = yield* HttpClient.HttpClient
-    const clients = {
-      default: http.pipe(HttpClient.mapRequest(HttpClientRequest.prependUrl(config.default.href.replace(/\/$/, "")))),
-      fallback: http.pipe(HttpClient.mapRequest(HttpClientRequest.prependUrl(config.fallback.href.replace(/\/$/, ""))))
-    } satisfies Record<ProcessorName, HttpClient.HttpClient>
-    const decodeHealth = Schema.decodeUnknownEffect(ServiceHealth)
+    const timeoutMs = Duration.toMillis(config.timeout)
+    const pool = (url: URL) =>
+      Effect.acquireRelease(
+        Effect.sync(() => new Pool(url.origin, { keepAliveTimeout: 30_000 })),
+        (opened) => Effect.promise(() => opened.destroy())
+      )
+    const pools: Record<ProcessorName, Pool> = {
+      default: yield* pool(config.default),
+      fallback: yield* pool(config.fallback)
+    }
+    const decodeHealth = Schema.decodeUnknownEffect(Schema.fromJsonString(ServiceHealth))
+    const decodeHeld = Schema.decodeUnknownEffect(Schema.fromJsonString(Schema.Struct({ requestedAt: Schema.String })))
+
+    /** One request; fails when no answer came within the timeout. Interrupting it aborts it. */
+    const call = (processor: ProcessorName, method: "GET" | "POST", path: string, body?: string) =>
+      Effect.tryPromise({
+        try: async (signal): Promise<Answer> => {
+          const response = await pools[processor].request({
+            method,
+            path,
+            signal,
+            headersTimeout: timeoutMs,
+            bodyTimeout: timeoutMs,
+            ...(body === undefined ? {} : { body, headers: { "content-type": "application/json" } })
+          })
+          return { status: response.statusCode, body: await response.body.text() }
+        },
+        catch: (cause) => new Error(`${method} ${processor}${path}: no answer`, { cause })
+      })
 
     const send = Effect.fn("Processors.send")(
       function* (processor: ProcessorName, payment: ProcessorPayment) {
-        const response = yield* clients[processor]
-          .execute(HttpClientRequest.post("/payments").pipe(HttpClientRequest.bodyJsonUnsafe(payment)))
-          .pipe(Effect.timeout(config.timeout))
-        // Reading the body lets the connection serve the next request.
-        yield* response.text
-        switch (response.status) {
+        const { status } = yield* call(processor, "POST", "/payments", JSON.stringify(payment))
+        switch (status) {
           case 200:
             return accepted
           case 422:
             return alreadyHeld
           default:
-            return { _tag: "Refused", status: response.status } satisfies SendOutcome
+            return { _tag: "Refused", status } satisfies SendOutcome
         }
       },
       Effect.catch(() => Effect.succeed(unknown))
     )
 
     /**
-     * Whether the processor holds a payment: its lookup answers at once, with
-     * no delay or failure applied, so it settles a request that timed out
-     * faster than sending again (whose 422 would come only after the delay).
+     * The requestedAt under which the processor holds a payment, if it does.
+     * Its lookup answers at once, with no delay or failure applied, so it
+     * settles a request that got no answer faster than sending again (whose
+     * 422 would come only after the delay).
      */
-    const holds = Effect.fn("Processors.holds")(function* (processor: ProcessorName, correlationId: CorrelationId) {
-      const response = yield* clients[processor].get(`/payments/${correlationId}`).pipe(Effect.timeout(config.timeout))
-      yield* response.text
-      if (response.status === 200) return true
-      if (response.status === 404) return false
-      return yield* Effect.fail(new Error(`GET /payments/{id} answered ${response.status}`))
+    const holding = Effect.fn("Processors.holding")(function* (processor: ProcessorName, correlationId: CorrelationId) {
+      const { body, status } = yield* call(processor, "GET", `/payments/${correlationId}`)
+      if (status === 404) return Option.none<string>()
+      if (status !== 200) return yield* Effect.fail(new Error(`GET /payments/{id} answered ${status}`))
+      return Option.some((yield* decodeHeld(body)).requestedAt)
     })
 
     /** The rate-limited health endpoint; callers make sure it is called rarely enough. */
     const health = Effect.fn("Processors.health")(function* (processor: ProcessorName) {
-      const response = yield* clients[processor].get("/payments/service-health").pipe(Effect.timeout(config.timeout))
-      if (response.status !== 200) return yield* Effect.fail(new Error(`service-health answered ${response.status}`))
-      return yield* decodeHealth(yield* response.json)
+      const { body, status } = yield* call(processor, "GET", "/payments/service-health")
+      if (status !== 200) return yield* Effect.fail(new Error(`service-health answered ${status}`))
+      return yield* decodeHealth(body)
     })
 
-    return { send, holds, health } as const
+    return { send, holding, health } as const
   })
 }) {
   static readonly layer = Layer.effect(this, this.make)

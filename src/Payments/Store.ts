@@ -18,8 +18,10 @@ export const RecordedPayment = Schema.Struct({
 })
 export type RecordedPayment = typeof RecordedPayment.Type
 
+const JournaledPayment = Schema.Struct({ owner: Schema.String, correlationId: CorrelationId, amountCents: Schema.Int })
+
 /**
- * Records arriving within this window go to PostgreSQL as one statement: at
+ * Records (and journal entries) arriving within this window go to PostgreSQL as one statement: at
  * the contest's peak (and when a backlog drains) one round trip per payment
  * cost more API CPU than anything else but the HTTP requests themselves.
  */
@@ -70,6 +72,19 @@ export class Store extends Context.Service<Store>()("Payments/Store", {
       Request: RecordedPayment,
       execute: (payments) => sql`SELECT record_payments(${JSON.stringify(payments)}::jsonb)`
     }).pipe(RequestResolver.setDelay(recordBatchWindow))
+
+    const journalResolver = SqlResolver.void({
+      Request: JournaledPayment,
+      execute: (payments) => sql`SELECT journal_payments(${JSON.stringify(payments)}::jsonb)`
+    }).pipe(RequestResolver.setDelay(recordBatchWindow))
+
+    /** With JOURNAL on, before the 202: batched like records. */
+    const journal = (owner: string, payment: { correlationId: CorrelationId; amountCents: number }) =>
+      SqlResolver.request({ owner, ...payment }, journalResolver).pipe(Effect.orDie)
+
+    const forget = Effect.fn("Store.forget")(function* (correlationId: CorrelationId) {
+      yield* sql`SELECT forget_pending(${correlationId})`
+    }, Effect.orDie)
 
     /**
      * Batched with the records of other fibers. Fails with SqlError: a payment
@@ -138,7 +153,7 @@ export class Store extends Context.Service<Store>()("Payments/Store", {
       yield* sql`SELECT report_processor_health(${processor}, ${failing}, ${minResponseTime})`
     }, Effect.orDie)
 
-    return { record, summary, purge, savePending, pendingOf, pollHealth, reportHealth } as const
+    return { record, journal, forget, summary, purge, savePending, pendingOf, pollHealth, reportHealth } as const
   })
 }) {
   static readonly layer = Layer.effect(this, this.make)

@@ -1,5 +1,4 @@
 import { fileURLToPath } from "node:url"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Config from "effect/Config"
 import * as Layer from "effect/Layer"
@@ -40,7 +39,6 @@ const warmupRequests: ReadonlyArray<WarmupRequest> = [
 const Dispatching = Dispatcher.layer.pipe(
   Layer.provide(Router.layer),
   Layer.provideMerge(Processors.layer),
-  Layer.provide(NodeHttpClient.layerUndici),
   Layer.provideMerge(Store.layer)
 )
 

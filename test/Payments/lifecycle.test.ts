@@ -131,4 +131,39 @@ describe("lifecycle", () => {
       }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)),
     30_000
   )
+
+  it.live(
+    "JOURNAL on: kill -9 loses no accepted payment, and one already at a processor is found there, not sent twice",
+    () =>
+      Effect.gen(function* () {
+        const env = yield* environment()
+        // Ten reach default (slow, then stored); ten more cannot go anywhere.
+        yield* setConditions(env.processorDefault, 800, false)
+        const killed = yield* apiProcess(env, { JOURNAL: "true" })
+        yield* payAll(killed.client, 10)
+        yield* Effect.sleep("100 millis")
+        yield* setConditions(env.processorFallback, 0, true)
+        yield* setConditions(env.processorDefault, 800, true)
+        yield* payAll(killed.client, 10)
+        killed.server.child.kill("SIGKILL")
+        yield* exited(killed.server.child)
+        const journaled = yield* pendingRows(env)
+        assert.strictEqual(journaled.length, 20)
+        assert.isTrue(journaled.every((row) => row.sent_to === null))
+
+        // The first ten complete at default although their sender is gone.
+        yield* eventually(processorsSummary(env), (stored) => stored.default.totalRequests === 10)
+        yield* setConditions(env.processorDefault, 0, false)
+        yield* setConditions(env.processorFallback, 0, false)
+        const next = yield* apiProcess(env, { JOURNAL: "true", FALLBACK_AFTER: "0 millis" })
+        const recorded = yield* eventually(
+          next.client.payments.summary({ query: {} }).pipe(Effect.orDie),
+          (summary) => totalRecorded(summary) === 20
+        )
+        assert.deepStrictEqual(recorded, yield* processorsSummary(env))
+        assert.strictEqual(recorded.default.totalRequests, 20)
+        assert.strictEqual((yield* pendingRows(env)).length, 0)
+      }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)),
+    30_000
+  )
 })
