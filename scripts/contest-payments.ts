@@ -1,5 +1,5 @@
 /**
- * `npm run contest:payments -- --profile contest|smoke [--port 9999] [--verbose]`
+ * `npm run contest:payments -- --profile contest|smoke [--set NAME=value]… [--port 9999] [--verbose]`
  *
  * The Payments contest on this machine: brings up the capped stack and the
  * two processor simulators (`npm run stack:payments`), runs k6/payments.ts
@@ -9,6 +9,8 @@
  * reports/<timestamp>-payments-<profile>/ (summary.json, summary.md,
  * index.html). Exits non-zero on an inconsistency, a lag, a payment
  * recorded twice, a refused health call or a failed POST /payments.
+ * `--set NAME=value` (repeatable) overrides an API setting of the compose
+ * file for this run, e.g. `--set FALLBACK_AFTER=0s` to measure a policy.
  */
 
 import { mkdir, readFile } from "node:fs/promises"
@@ -31,12 +33,20 @@ import * as Stack from "./lib/Stack.ts"
 const { values } = parseArgs({
   options: {
     profile: { type: "string", default: "smoke" },
+    set: { type: "string", multiple: true, default: [] },
     port: { type: "string", default: "9999" },
     verbose: { type: "boolean", default: false }
   }
 })
 const profile = values.profile
 if (profile !== "contest" && profile !== "smoke") throw new Error("--profile is contest or smoke")
+const overrides = Object.fromEntries(
+  values.set.map((setting) => {
+    const at = setting.indexOf("=")
+    if (at <= 0) throw new Error(`--set takes NAME=value, not ${setting}`)
+    return [setting.slice(0, at), setting.slice(at + 1)]
+  })
+)
 
 const ProcessorTotals = Schema.Struct({
   totalRequests: Schema.Number,
@@ -104,7 +114,7 @@ const program = Effect.gen(function* () {
         pgProfile: "contest",
         port: Number(values.port),
         verbose: values.verbose,
-        apiEnvironment: Simulators.apiEnvironment(simulatorOptions)
+        apiEnvironment: { ...Simulators.apiEnvironment(simulatorOptions), ...overrides }
       })
       const simulators = yield* Simulators.start(simulatorOptions)
       yield* awaitReady(stack.url)
@@ -167,6 +177,7 @@ const program = Effect.gen(function* () {
     title: `Payments — profile ${profile}`,
     run: {
       profile,
+      ...(values.set.length > 0 ? { settings: values.set.join(" ") } : {}),
       startedAt: startedAt.toISOString(),
       durationSeconds: Number(run.load.seconds.toFixed(1)),
       readyAfterSeconds: Number(run.readySeconds.toFixed(1)),

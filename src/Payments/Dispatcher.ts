@@ -25,7 +25,9 @@ const DispatcherConfig = Config.all({
    * `kill -9` loses none (README, "Stopping"). Off: payments live in memory
    * until dispatched, and only a graceful stop keeps the undispatched ones.
    */
-  journal: Config.Boolean("JOURNAL").pipe(Config.withDefault(false))
+  journal: Config.Boolean("JOURNAL").pipe(Config.withDefault(false)),
+  /** Most payments sent per second by this instance; 0 for no limit. */
+  rate: Config.Number("DISPATCH_RATE").pipe(Config.withDefault(0))
 })
 
 /** An accepted payment on its way to a processor. */
@@ -103,6 +105,20 @@ export class Dispatcher extends Context.Service<Dispatcher>()("Payments/Dispatch
         Effect.mapError(() => new NotYet())
       )
 
+    /**
+     * Spaces the sends evenly at DISPATCH_RATE: a backlog drained as fast as
+     * the processor allows takes all the CPU the API needs to answer.
+     */
+    const spacingMs = config.rate > 0 ? 1000 / config.rate : 0
+    let nextSendAt = 0
+    const pace = Effect.suspend(() => {
+      if (spacingMs === 0) return Effect.void
+      const now = Date.now()
+      const at = Math.max(now, nextSendAt)
+      nextSendAt = at + spacingMs
+      return at - now >= 1 ? Effect.sleep(at - now) : Effect.void
+    })
+
     const attempt = Effect.fn("Dispatcher.attempt")(function* (payment: Dispatch) {
       const pinnedTo = Option.map(payment.sent, (sent) => sent.processor)
       const mayHold = payment.unaccounted ? processorNames : Option.toArray(pinnedTo)
@@ -114,6 +130,7 @@ export class Dispatcher extends Context.Service<Dispatcher>()("Payments/Dispatch
       const route: Option.Option<Route> = router.route({ acceptedAt: payment.acceptedAt, pinnedTo })
       if (Option.isNone(route)) return yield* new NotYet()
       const { processor } = route.value
+      yield* pace
       const requestedAt = Option.match(payment.sent, {
         onNone: () => new Date().toISOString(),
         onSome: (sent) => sent.requestedAt

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import type * as HttpClient from "effect/http/HttpClient"
@@ -216,6 +217,17 @@ describe("dispatch", () => {
           assert.isAtLeast(stats.healthCalls, 3)
           assert.isAtMost(stats.healthCalls, 6)
         }
+      })
+    )
+  )
+
+  it.live("DISPATCH_RATE spaces the sends: 20 payments at 40 per second take about half a second", () =>
+    live(
+      Effect.gen(function* () {
+        const env = yield* environment()
+        const service = yield* instance(env, { DISPATCH_RATE: "40" })
+        const [elapsed] = yield* Effect.timed(payAll(service, 20).pipe(Effect.andThen(allRecorded(env, service, 20))))
+        assert.isAtLeast(Duration.toMillis(elapsed), 450)
       })
     )
   )
