@@ -3,6 +3,7 @@ import * as Arbitrary from "effect/Arbitrary"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { Transacao } from "../../src/Crebitos/Domain.ts"
+import { json, notJson, of, withField } from "../support/Arbitraries.ts"
 import { CrebitosTest, ledgerState, postRaw } from "../support/Crebitos.ts"
 
 const maxInt4 = 2_147_483_647
@@ -12,44 +13,34 @@ const graphemes = (text: string) => [...segmenter.segment(text)].length
 
 const validPayload = Arbitrary.schema(Transacao)
 
-/** A valid payload with one field replaced by values from `values`. */
-const withField = (field: keyof Transacao, values: Arbitrary.Arbitrary<unknown>) =>
-  Arbitrary.flatMap(validPayload, (payload) => Arbitrary.map(values, (value) => ({ ...payload, [field]: value })))
-
-const json = (values: Arbitrary.Arbitrary<unknown>) => Arbitrary.map(values, (value) => JSON.stringify(value))
-const of = <S extends Schema.Top>(schema: S) => Arbitrary.schema(schema)
-const isJson = (text: string) => {
-  try {
-    JSON.parse(text)
-    return true
-  } catch {
-    return false
-  }
-}
-
 /** Each class of invalid body the contract names, as JSON text. */
 const invalidBodies = {
   "valor fractional": json(
     withField(
+      validPayload,
       "valor",
       Arbitrary.filter(of(Schema.Finite), (n) => !Number.isInteger(n))
     )
   ),
-  "valor zero": json(withField("valor", Arbitrary.Constant(0))),
-  "valor negative": json(withField("valor", of(Schema.Int.check(Schema.isLessThan(0))))),
-  "valor a string": json(withField("valor", of(Schema.String))),
-  "valor null": json(withField("valor", Arbitrary.Constant(null))),
-  "valor too large for the column": json(withField("valor", of(Schema.Finite.check(Schema.isGreaterThan(maxInt4))))),
+  "valor zero": json(withField(validPayload, "valor", Arbitrary.Constant(0))),
+  "valor negative": json(withField(validPayload, "valor", of(Schema.Int.check(Schema.isLessThan(0))))),
+  "valor a string": json(withField(validPayload, "valor", of(Schema.String))),
+  "valor null": json(withField(validPayload, "valor", Arbitrary.Constant(null))),
+  "valor too large for the column": json(
+    withField(validPayload, "valor", of(Schema.Finite.check(Schema.isGreaterThan(maxInt4))))
+  ),
   "tipo other than c or d": json(
     withField(
+      validPayload,
       "tipo",
       Arbitrary.filter(of(Schema.String), (tipo) => tipo !== "c" && tipo !== "d")
     )
   ),
-  "descricao empty": json(withField("descricao", Arbitrary.Constant(""))),
-  "descricao null": json(withField("descricao", Arbitrary.Constant(null))),
+  "descricao empty": json(withField(validPayload, "descricao", Arbitrary.Constant(""))),
+  "descricao null": json(withField(validPayload, "descricao", Arbitrary.Constant(null))),
   "descricao not a string": json(
     withField(
+      validPayload,
       "descricao",
       of(
         Schema.Union([Schema.Finite, Schema.Boolean, Schema.Array(Schema.String), Schema.Struct({ a: Schema.String })])
@@ -58,11 +49,12 @@ const invalidBodies = {
   ),
   "descricao longer than 10 characters": json(
     withField(
+      validPayload,
       "descricao",
       Arbitrary.filter(of(Schema.String.check(Schema.isMinLength(11))), (text) => graphemes(text) > 10)
     )
   ),
-  "descricao with a NUL character": json(withField("descricao", Arbitrary.Constant("a\u0000b"))),
+  "descricao with a NUL character": json(withField(validPayload, "descricao", Arbitrary.Constant("a\u0000b"))),
   "fields missing": json(
     Arbitrary.flatMap(validPayload, (payload) =>
       Arbitrary.map(Arbitrary.array(of(Schema.Literals(["valor", "tipo", "descricao"])), { minLength: 1 }), (missing) =>
@@ -73,7 +65,7 @@ const invalidBodies = {
   "JSON that is not an object": json(
     of(Schema.Union([Schema.Finite, Schema.String, Schema.Boolean, Schema.Null, Schema.Array(Schema.Finite)]))
   ),
-  "malformed JSON": Arbitrary.filter(of(Schema.String), (text) => !isJson(text))
+  "malformed JSON": notJson(of(Schema.String))
 } as const
 
 layer(CrebitosTest, { excludeTestServices: true })("validation, through the real HTTP server", (it) => {

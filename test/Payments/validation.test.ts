@@ -8,6 +8,7 @@ import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import { CorrelationId } from "../../src/Payments/Domain.ts"
+import { json, notJson, of, withField } from "../support/Arbitraries.ts"
 import {
   type Environment,
   environment,
@@ -35,49 +36,44 @@ const FixtureLive = Layer.effect(
 ).pipe(Layer.provideMerge(FetchHttpClient.layer))
 
 const runs = { arbitrary: { runs: 40 } }
-const of = <S extends Schema.Top>(schema: S) => Arbitrary.schema(schema)
-const json = (values: Arbitrary.Arbitrary<unknown>) => Arbitrary.map(values, (value) => JSON.stringify(value))
 
 /** Whole cents from 0.01 to the limit of 10,000,000.00. */
 const cents = of(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000_000_000 })))
 const validPayment = Arbitrary.map(cents, (amountCents) => ({ correlationId: randomUUID(), amount: amountCents / 100 }))
 
-const withField = (field: "correlationId" | "amount", values: Arbitrary.Arbitrary<unknown>) =>
-  Arbitrary.flatMap(validPayment, (payment) => Arbitrary.map(values, (value) => ({ ...payment, [field]: value })))
-
-const isJson = (text: string) => {
-  try {
-    JSON.parse(text)
-    return true
-  } catch {
-    return false
-  }
-}
-
 /** Each way a body can break the contract, as JSON text. */
 const invalidBodies = {
   "correlationId not a UUID": json(
     withField(
+      validPayment,
       "correlationId",
       Arbitrary.filter(of(Schema.String), (text) => !Schema.is(CorrelationId)(text))
     )
   ),
-  "correlationId not a string": json(withField("correlationId", of(Schema.Union([Schema.Finite, Schema.Null])))),
-  "amount zero or negative": json(withField("amount", of(Schema.Finite.check(Schema.isLessThanOrEqualTo(0))))),
+  "correlationId not a string": json(
+    withField(validPayment, "correlationId", of(Schema.Union([Schema.Finite, Schema.Null])))
+  ),
+  "amount zero or negative": json(
+    withField(validPayment, "amount", of(Schema.Finite.check(Schema.isLessThanOrEqualTo(0))))
+  ),
   "amount with fractions of a cent": json(
     withField(
+      validPayment,
       "amount",
       Arbitrary.map(cents, (amountCents) => amountCents / 100 + 0.001)
     )
   ),
-  "amount above 10,000,000.00": json(withField("amount", of(Schema.Finite.check(Schema.isGreaterThan(10_000_000))))),
+  "amount above 10,000,000.00": json(
+    withField(validPayment, "amount", of(Schema.Finite.check(Schema.isGreaterThan(10_000_000))))
+  ),
   "amount a string": json(
     withField(
+      validPayment,
       "amount",
       Arbitrary.map(cents, (amountCents) => String(amountCents / 100))
     )
   ),
-  "amount null": json(withField("amount", Arbitrary.Constant(null))),
+  "amount null": json(withField(validPayment, "amount", Arbitrary.Constant(null))),
   "a field missing": json(
     Arbitrary.flatMap(validPayment, (payment) =>
       Arbitrary.map(of(Schema.Literals(["correlationId", "amount"])), (missing) =>
@@ -86,7 +82,7 @@ const invalidBodies = {
     )
   ),
   "JSON that is not an object": json(of(Schema.Union([Schema.Finite, Schema.String, Schema.Null]))),
-  "malformed JSON": Arbitrary.filter(of(Schema.String), (text) => !isJson(text))
+  "malformed JSON": notJson(of(Schema.String))
 } as const
 
 layer(FixtureLive, { excludeTestServices: true })("validation, through the real HTTP server", (it) => {
