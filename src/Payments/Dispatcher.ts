@@ -43,10 +43,10 @@ interface Dispatch {
   sent: Option.Option<{ readonly processor: ProcessorName; readonly requestedAt: string }>
   /**
    * Taken back after a restart without a record of where it was sent: a
-   * process killed outright may have sent it anywhere, so both processors
-   * are asked before it is sent again.
+   * process killed outright may have sent it anywhere (and a processor may
+   * still be storing it), so both processors are asked before each attempt.
    */
-  unaccounted: boolean
+  readonly unaccounted: boolean
 }
 
 /** Nothing to do for this payment right now; try again later. */
@@ -125,7 +125,6 @@ export class Dispatcher extends Context.Service<Dispatcher>()("Payments/Dispatch
       if (mayHold.length > 0) {
         const held = yield* findHeld(payment, mayHold)
         if (Option.isSome(held)) return yield* record(payment, held.value.processor, held.value.requestedAt)
-        payment.unaccounted = false
       }
       const route: Option.Option<Route> = router.route({ acceptedAt: payment.acceptedAt, pinnedTo })
       if (Option.isNone(route)) return yield* new NotYet()
@@ -147,9 +146,11 @@ export class Dispatcher extends Context.Service<Dispatcher>()("Payments/Dispatch
           return yield* record(payment, processor, requestedAt)
         case "AlreadyHeld":
           // Ours if an earlier request of ours may have reached it (then with
-          // this requestedAt); otherwise another instance sent a payment with
-          // the same correlationId, and that one records it.
+          // this requestedAt, or, sent before a restart, with the one the next
+          // lookup finds); otherwise another instance sent a payment with the
+          // same correlationId, and that one records it.
           if (Option.isSome(pinnedTo)) return yield* record(payment, processor, requestedAt)
+          if (payment.unaccounted) return yield* new NotYet()
           return yield* store.forget(payment.correlationId)
         case "Refused":
           // This request stored nothing; an earlier one that got no answer still may.
@@ -170,9 +171,23 @@ export class Dispatcher extends Context.Service<Dispatcher>()("Payments/Dispatch
         )
       })
 
-    const worker = Effect.suspend(() => (stopping ? Effect.never : Effect.flatMap(Queue.take(queue), dispatch))).pipe(
-      Effect.forever
-    )
+    /**
+     * A defect (the database gone while forgetting a payment, a bug) must not
+     * stop a worker, let alone all of them: the payment goes back to the queue.
+     */
+    const dispatchSafely = (payment: Dispatch) =>
+      dispatch(payment).pipe(
+        Effect.catchDefect((defect) =>
+          Effect.logError("dispatch failed; the payment is queued again", defect).pipe(
+            Effect.andThen(Effect.sleep("1 second")),
+            Effect.andThen(Effect.sync(() => Queue.offerUnsafe(queue, payment)))
+          )
+        )
+      )
+
+    const worker = Effect.suspend(() =>
+      stopping ? Effect.never : Effect.flatMap(Queue.take(queue), dispatchSafely)
+    ).pipe(Effect.forever)
 
     /** Keeps what was not dispatched; the pool is still open (layers close after their users). */
     const saveUnfinished = Effect.suspend(() => {
