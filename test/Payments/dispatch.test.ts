@@ -16,7 +16,7 @@ import {
   newPayment,
   pay,
   processorsSummary,
-  type Simulator,
+  setConditions,
   summaryOf,
   totalRecorded
 } from "../support/Payments.ts"
@@ -24,12 +24,6 @@ import {
 /** A test with real servers and real time: its own database and simulators, gone at its end. */
 const live = <A, E>(effect: Effect.Effect<A, E, Scope.Scope | HttpClient.HttpClient>) =>
   effect.pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer))
-
-const setConditions = (processor: Simulator, delay: number, failure: boolean) =>
-  Effect.all([
-    processor.admin.setDelay({ payload: { delay } }),
-    processor.admin.setFailure({ payload: { failure } })
-  ]).pipe(Effect.orDie)
 
 const payAll = (service: Instance, count: number) =>
   Effect.forEach(

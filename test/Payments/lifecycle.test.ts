@@ -13,15 +13,9 @@ import {
   newPayment,
   pendingRows,
   processorsSummary,
-  type Simulator,
+  setConditions,
   totalRecorded
 } from "../support/Payments.ts"
-
-const setConditions = (processor: Simulator, delay: number, failure: boolean) =>
-  Effect.all([
-    processor.admin.setDelay({ payload: { delay } }),
-    processor.admin.setFailure({ payload: { failure } })
-  ]).pipe(Effect.orDie)
 
 /** One API process, as a container runs it, with a stable INSTANCE_ID across restarts. */
 const apiProcess = (env: Environment, overrides: Readonly<Record<string, string>> = {}) =>

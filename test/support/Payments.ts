@@ -45,6 +45,13 @@ export const simulator = (fee: string, env: Readonly<Record<string, string>> = {
   })
 export type Simulator = Effect.Success<ReturnType<typeof simulator>>
 
+/** A processor's delay (ms) and failure flag, through its admin endpoints. */
+export const setConditions = (processor: Simulator, delay: number, failure: boolean) =>
+  Effect.all([
+    processor.admin.setDelay({ payload: { delay } }),
+    processor.admin.setFailure({ payload: { failure } })
+  ]).pipe(Effect.orDie)
+
 export interface Environment {
   readonly databaseUrl: string
   readonly processorDefault: Simulator
