@@ -35,8 +35,9 @@ export const read = (path: string) =>
       const at = (name: string) => fields[columns[name] ?? -1] ?? ""
       samples.push({
         second: Number(at("timestamp")),
-        // k6 runs the contest's validations in setup(), outside any scenario.
-        scenario: at("scenario") || "validacao (setup)",
+        // Requests of setup() and teardown() (the Crébitos validations, the
+        // Payments purge and final totals) belong to no scenario.
+        scenario: at("scenario") || "setup, teardown",
         ms: Number(at("metric_value")),
         expected: at("expected_response") === "true"
       })
