@@ -7,7 +7,6 @@
 
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import { repositoryRoot, spawnProcess, stopGracefully } from "./Processes.ts"
 
 export interface SimulatorOptions {
@@ -34,7 +33,6 @@ export interface Simulators {
   readonly defaultUrl: string
   readonly fallbackUrl: string
   readonly token: string
-  readonly pids: ReadonlyArray<number>
 }
 
 /** Both simulators from the bundle (`npm run build`), for the life of the scope. */
@@ -46,19 +44,11 @@ export const start = Effect.fn("Simulators.start")(function* (options: Simulator
       ...(options.verbose ? { echo: `processor-${name}` } : {})
     })
     yield* Effect.addFinalizer(() => stopGracefully(running, "SIGTERM"))
-    return {
-      url: `http://127.0.0.1:${port}`,
-      pid: Option.getOrElse(Option.fromUndefinedOr(running.child.pid), () => 0)
-    }
+    return `http://127.0.0.1:${port}`
   })
-  const [processorDefault, processorFallback] = yield* Effect.all(
+  const [defaultUrl, fallbackUrl] = yield* Effect.all(
     [simulator("default", options.defaultPort, "0.05"), simulator("fallback", options.fallbackPort, "0.15")],
     { concurrency: "unbounded" }
   )
-  return {
-    defaultUrl: processorDefault.url,
-    fallbackUrl: processorFallback.url,
-    token: options.token,
-    pids: [processorDefault.pid, processorFallback.pid]
-  } satisfies Simulators
+  return { defaultUrl, fallbackUrl, token: options.token } satisfies Simulators
 })

@@ -42,15 +42,15 @@ export interface ProcessorPayment {
 export type SendOutcome =
   | { readonly _tag: "Accepted" }
   | { readonly _tag: "AlreadyHeld" }
-  | { readonly _tag: "Refused"; readonly status: number }
+  | { readonly _tag: "Refused" }
   | { readonly _tag: "Unknown" }
 
 const accepted: SendOutcome = { _tag: "Accepted" }
 const alreadyHeld: SendOutcome = { _tag: "AlreadyHeld" }
+const refused: SendOutcome = { _tag: "Refused" }
 const unknown: SendOutcome = { _tag: "Unknown" }
 
-export const ServiceHealth = Schema.Struct({ failing: Schema.Boolean, minResponseTime: Schema.Int })
-export type ServiceHealth = typeof ServiceHealth.Type
+const ServiceHealth = Schema.Struct({ failing: Schema.Boolean, minResponseTime: Schema.Int })
 
 /** An answer of a processor: its status and its body, read to the end. */
 interface Answer {
@@ -107,7 +107,7 @@ export class Processors extends Context.Service<Processors>()("Payments/Processo
           case 422:
             return alreadyHeld
           default:
-            return { _tag: "Refused", status } satisfies SendOutcome
+            return refused
         }
       },
       Effect.catch(() => Effect.succeed(unknown))

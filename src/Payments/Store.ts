@@ -28,13 +28,12 @@ const JournaledPayment = Schema.Struct({ owner: Schema.String, correlationId: Co
 const recordBatchWindow = "2 millis"
 
 /** An accepted payment not yet recorded, as kept across a restart. */
-export const PendingPayment = Schema.Struct({
-  correlationId: CorrelationId,
-  amountCents: Schema.Int,
+export interface PendingPayment {
+  readonly correlationId: CorrelationId
+  readonly amountCents: number
   /** The processor that may hold it already, and the instant it was sent with. */
-  sent: Schema.Option(Schema.Struct({ processor: ProcessorName, requestedAt: Schema.String }))
-})
-export type PendingPayment = typeof PendingPayment.Type
+  readonly sent: Option.Option<{ readonly processor: ProcessorName; readonly requestedAt: string }>
+}
 
 const SummaryRow = Schema.Struct({ processor: ProcessorName, total_requests: Schema.Int, total_amount: Schema.Finite })
 
