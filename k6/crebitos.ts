@@ -20,7 +20,7 @@ import { check, fail } from "k6"
 import http, { type ObjectBatchRequest, type RefinedResponse, type ResponseType } from "k6/http"
 import { Counter, Rate } from "k6/metrics"
 import type { Options, Scenario } from "k6/options"
-import { invalidPayloads, limites } from "./lib/contest.ts"
+import { invalidPayloads, limites } from "./lib/crebitos.ts"
 
 const baseUrl = __ENV.BASE_URL ?? "http://localhost:9999"
 const profile = __ENV.PROFILE ?? "contest"

@@ -10,8 +10,7 @@
 import { cpus, totalmem } from "node:os"
 import autocannon from "autocannon"
 import * as Effect from "effect/Effect"
-import { freePort } from "../src/Platform/EmbeddedPostgres.ts"
-import { spawnNode } from "./lib/Processes.ts"
+import { freePort, spawnNode } from "../local/Processes.ts"
 
 const duration = Number(process.env.BENCH_DURATION ?? 20)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
@@ -40,7 +39,7 @@ const run = (url: string, seconds: number) =>
 const target = Effect.gen(function* () {
   if (process.env.BENCH_URL) return process.env.BENCH_URL
   const port = yield* freePort
-  yield* spawnNode("src/Crebitos/start.ts", { PORT: String(port), DATABASE_URL: "" }, /Crébitos listening/)
+  yield* spawnNode("local/start.ts", { PORT: String(port), DATABASE_URL: "" }, /Crébitos listening/)
   return `http://127.0.0.1:${port}`
 })
 

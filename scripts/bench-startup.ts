@@ -13,9 +13,9 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
-import * as EmbeddedPostgres from "../src/Platform/EmbeddedPostgres.ts"
-import { bundle } from "./bundle.ts"
-import { repositoryRoot, spawnProcess } from "./lib/Processes.ts"
+import * as EmbeddedPostgres from "../local/EmbeddedPostgres.ts"
+import { freePort, repositoryRoot, spawnProcess } from "../local/Processes.ts"
+import { bundle } from "./lib/Bundle.ts"
 
 const rssMb = (pid: number) =>
   Effect.promise(async () => {
@@ -25,7 +25,7 @@ const rssMb = (pid: number) =>
 
 const measure = (entry: string, databaseUrl: string) =>
   Effect.gen(function* () {
-    const port = yield* EmbeddedPostgres.freePort
+    const port = yield* freePort
     const started = Date.now()
     const server = yield* spawnProcess(process.execPath, [entry], {
       env: { DATABASE_URL: databaseUrl, PORT: String(port), SQL_DIR: join(repositoryRoot, "sql", "crebitos") },

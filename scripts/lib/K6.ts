@@ -7,7 +7,7 @@ import { homedir } from "node:os"
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { findExecutable, runCommand } from "./Processes.ts"
+import { findExecutable, runCommand } from "../../local/Processes.ts"
 
 export const version = "v1.8.1"
 

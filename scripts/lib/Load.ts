@@ -9,7 +9,7 @@ import { join } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
-import { repositoryRoot } from "./Processes.ts"
+import { repositoryRoot } from "../../local/Processes.ts"
 import type { ServiceReport } from "./Report.ts"
 import type { RunningService } from "./Stack.ts"
 

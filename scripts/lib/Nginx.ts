@@ -8,7 +8,7 @@ import { existsSync } from "node:fs"
 import { rm, writeFile } from "node:fs/promises"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { findExecutable, runCommand } from "./Processes.ts"
+import { findExecutable, runCommand } from "../../local/Processes.ts"
 
 const candidates = ["nginx", "/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"]
 

@@ -7,7 +7,7 @@
 
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
-import { repositoryRoot, spawnProcess, stopGracefully } from "./Processes.ts"
+import { repositoryRoot, spawnProcess, stopGracefully } from "../../local/Processes.ts"
 
 export interface SimulatorOptions {
   readonly defaultPort: number

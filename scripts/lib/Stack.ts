@@ -13,13 +13,13 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as SqlClient from "effect/sql/SqlClient"
-import * as EmbeddedPostgres from "../../src/Platform/EmbeddedPostgres.ts"
+import * as EmbeddedPostgres from "../../local/EmbeddedPostgres.ts"
+import { freePort, listening, repositoryRoot, spawnProcess, stopGracefully } from "../../local/Processes.ts"
 import { applySqlScript, clientFor } from "../../src/Platform/Sql.ts"
-import { bundle, type ServiceName } from "../bundle.ts"
+import { bundle, type ServiceName } from "./Bundle.ts"
 import * as Cgroups from "./Cgroups.ts"
 import * as Compose from "./Compose.ts"
 import * as Nginx from "./Nginx.ts"
-import { listening, repositoryRoot, spawnProcess, stopGracefully } from "./Processes.ts"
 
 export interface StackOptions {
   readonly service: ServiceName
@@ -109,7 +109,7 @@ export const up = Effect.fn("Stack.up")(function* (options: StackOptions) {
   const upstreams: Record<string, number> = {}
   for (const [name, api] of Compose.apiServices(compose)) {
     const apiMeter = yield* meter(name, Compose.limitOf(api))
-    const port = yield* EmbeddedPostgres.freePort
+    const port = yield* freePort
     const composedUrl = new URL(api.environment?.DATABASE_URL ?? databaseUrl)
     const local = new URL(databaseUrl)
     composedUrl.host = local.host

@@ -1,6 +1,6 @@
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { invalidPayloads, limites } from "../../k6/lib/contest.ts"
+import { invalidPayloads, limites } from "../../k6/lib/crebitos.ts"
 import { CrebitosTest, client, decodeExtrato, extrato, postRaw } from "../support/Crebitos.ts"
 
 const isoUtc = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/

@@ -6,8 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Latch from "effect/Latch"
 import * as Schedule from "effect/Schedule"
-import { exited, isAlive, listening, signalGroup, spawnNode } from "../../scripts/lib/Processes.ts"
-import { freePort } from "../../src/Platform/EmbeddedPostgres.ts"
+import { exited, freePort, isAlive, listening, signalGroup, spawnNode } from "../../local/Processes.ts"
 import { clientFor } from "../../src/Platform/Sql.ts"
 import { freshDatabase } from "../support/Database.ts"
 
@@ -122,7 +121,7 @@ describe("lifecycle", () => {
     () =>
       Effect.gen(function* () {
         const port = yield* freePort
-        const start = yield* spawnNode("src/Crebitos/start.ts", { PORT: String(port), DATABASE_URL: "" }, startedLine)
+        const start = yield* spawnNode("local/start.ts", { PORT: String(port), DATABASE_URL: "" }, startedLine)
         const output = start.output()
         assert.include(output, "PostgreSQL (embedded)")
         const pids = workerPids(output)
@@ -159,7 +158,7 @@ describe("lifecycle", () => {
         const run = (env: Record<string, string>) =>
           Effect.gen(function* () {
             const start = yield* spawnNode(
-              "src/Crebitos/start.ts",
+              "local/start.ts",
               { PORT: String(port), DATABASE_URL: "", ...env },
               startedLine
             )
@@ -186,7 +185,7 @@ describe("lifecycle", () => {
         const database = yield* freshDatabase
         const port = yield* freePort
         const start = yield* spawnNode(
-          "src/Crebitos/start.ts",
+          "local/start.ts",
           { PORT: String(port), DATABASE_URL: database.url },
           startedLine
         )

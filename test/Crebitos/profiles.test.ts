@@ -3,12 +3,12 @@ import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
-import { repositoryRoot } from "../../scripts/lib/Processes.ts"
+import { repositoryRoot } from "../../local/Processes.ts"
 import { applySqlFolder, applySqlScript, clientFor } from "../../src/Platform/Sql.ts"
 import { freshDatabase } from "../support/Database.ts"
 
 const profile = (name: string) =>
-  Effect.promise(() => readFile(join(repositoryRoot, "sql", "profiles", `${name}.sql`), "utf8"))
+  Effect.promise(() => readFile(join(repositoryRoot, "sql", "crebitos", "profiles", `${name}.sql`), "utf8"))
 
 describe("PostgreSQL profiles", () => {
   it.effect("contest makes both tables unlogged, durable makes them logged again, data intact", () =>

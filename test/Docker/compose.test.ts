@@ -5,10 +5,10 @@ import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type { ServiceName } from "../../scripts/bundle.ts"
+import { findExecutable, repositoryRoot, runCommand } from "../../local/Processes.ts"
+import type { ServiceName } from "../../scripts/lib/Bundle.ts"
 import * as Compose from "../../scripts/lib/Compose.ts"
 import * as Nginx from "../../scripts/lib/Nginx.ts"
-import { findExecutable, repositoryRoot, runCommand } from "../../scripts/lib/Processes.ts"
 import { composePath } from "../../scripts/lib/Stack.ts"
 
 /** One way of starting the compose file, and the PostgreSQL it should give. */
@@ -42,7 +42,7 @@ const crebitosProfile = (profile: "contest" | "durable"): Variant => {
     label: `PG_PROFILE=${profile}`,
     env: { PG_PROFILE: profile },
     conf: `postgresql-${profile}.conf`,
-    extraInit: [join("profiles", `${profile}.sql`)],
+    extraInit: [join("crebitos", "profiles", `${profile}.sql`)],
     settings: { listen_addresses: "*", fsync: relaxed, synchronous_commit: relaxed, full_page_writes: relaxed }
   }
 }
@@ -249,7 +249,7 @@ describe("docker/Dockerfile", () => {
   })
 
   it("builds every service folder under docker/: a bundle entry, its SQL, and a case above", () => {
-    const bundleSource = readFileSync(join(repositoryRoot, "scripts", "bundle.ts"), "utf8")
+    const bundleSource = readFileSync(join(repositoryRoot, "scripts", "lib", "Bundle.ts"), "utf8")
     const entryPoints = /const entryPoints = \{([^}]*)\}/.exec(bundleSource)?.[1] ?? ""
     const entries = [...entryPoints.matchAll(/^\s*"?([\w-]+)"?\s*:/gm)].map((match) => match[1])
     assert.isNotEmpty(serviceFolders)

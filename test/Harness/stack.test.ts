@@ -4,10 +4,9 @@ import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
+import { exited, freePort, isAlive, listening, signalGroup, spawnProcess } from "../../local/Processes.ts"
 import * as Compose from "../../scripts/lib/Compose.ts"
-import { exited, isAlive, listening, signalGroup, spawnProcess } from "../../scripts/lib/Processes.ts"
 import { composePath } from "../../scripts/lib/Stack.ts"
-import { freePort } from "../../src/Platform/EmbeddedPostgres.ts"
 
 const cgroupRoot = "/sys/fs/cgroup/cpu"
 // As root the stack installs nginx itself; otherwise it needs one installed.

@@ -2,9 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import * as HttpApiClient from "effect/http-api/HttpApiClient"
-import { exited, spawnNode } from "../../scripts/lib/Processes.ts"
+import { exited, freePort, spawnNode } from "../../local/Processes.ts"
 import { Api } from "../../src/Payments/Api.ts"
-import { freePort } from "../../src/Platform/EmbeddedPostgres.ts"
 import {
   type Environment,
   environment,

@@ -4,7 +4,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import type { TestProject } from "vitest/node"
-import * as EmbeddedPostgres from "../../src/Platform/EmbeddedPostgres.ts"
+import * as EmbeddedPostgres from "../../local/EmbeddedPostgres.ts"
 
 declare module "vitest" {
   export interface ProvidedContext {

@@ -11,9 +11,9 @@ import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { runWorkers } from "../Platform/Cluster.ts"
-import { HttpPort } from "../Platform/Config.ts"
-import * as EmbeddedPostgres from "../Platform/EmbeddedPostgres.ts"
+import { HttpPort } from "../src/Platform/Config.ts"
+import * as EmbeddedPostgres from "./EmbeddedPostgres.ts"
+import { runWorkers } from "./Workers.ts"
 
 const StartConfig = Config.all({
   port: HttpPort,
@@ -37,7 +37,7 @@ const program = Effect.gen(function* () {
       )
   })
   const pids = yield* runWorkers({
-    entry: fileURLToPath(new URL("main.ts", import.meta.url)),
+    entry: fileURLToPath(new URL("../src/Crebitos/main.ts", import.meta.url)),
     count: config.workers,
     env: { PORT: String(config.port), DATABASE_URL: Redacted.value(databaseUrl) }
   })

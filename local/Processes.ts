@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process"
-import { connect } from "node:net"
+import { connect, createServer } from "node:net"
 import { fileURLToPath } from "node:url"
 import * as Effect from "effect/Effect"
 
-export const repositoryRoot = fileURLToPath(new URL("../..", import.meta.url))
+export const repositoryRoot = fileURLToPath(new URL("..", import.meta.url))
 
 export interface Running {
   readonly child: ChildProcess
@@ -142,3 +142,13 @@ export const listening = (port: number) =>
     })
     socket.once("error", (error) => resume(Effect.fail(error)))
   })
+
+/** A TCP port nothing listens on right now, on 127.0.0.1. */
+export const freePort = Effect.callback<number>((resume) => {
+  const server = createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const address = server.address()
+    const port = typeof address === "object" && address !== null ? address.port : 0
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})

