@@ -8,7 +8,7 @@
 import { fileURLToPath } from "node:url"
 import { build } from "esbuild"
 
-const root = fileURLToPath(new URL("..", import.meta.url))
+const root = fileURLToPath(new URL("../..", import.meta.url))
 
 const entryPoints = {
   crebitos: "src/Crebitos/main.ts",
