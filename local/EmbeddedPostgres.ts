@@ -3,11 +3,16 @@ import { existsSync } from "node:fs"
 import { chmod, chown, mkdir, mkdtemp, rm } from "node:fs/promises"
 import { arch, platform, tmpdir } from "node:os"
 import { join } from "node:path"
+import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
 import { freePort } from "./Processes.ts"
 
 /**
@@ -119,6 +124,13 @@ const withParentDeathSignal = (command: string, args: ReadonlyArray<string>): [s
     ? ["/usr/bin/setpriv", ["--pdeathsig", "SIGINT", "--", command, ...args]]
     : [command, args]
 
+/** A running server process, and how it ended once it has. */
+interface Server {
+  readonly pid: number
+  /** Succeeds with how the process ended (exit code or signal), whenever it does. */
+  readonly exited: Effect.Effect<string>
+}
+
 const serve = (postgres: string, args: ReadonlyArray<string>, user: Option.Option<{ uid: number; gid: number }>) =>
   Effect.acquireRelease(
     Effect.callback<ChildProcess, EmbeddedPostgresError>((resume) => {
@@ -145,10 +157,21 @@ const serve = (postgres: string, args: ReadonlyArray<string>, user: Option.Optio
       )
     }),
     stop
+  ).pipe(
+    Effect.map(
+      (server): Server => ({
+        pid: server.pid ?? 0,
+        exited: Effect.callback<string>((resume) => {
+          const ended = () => resume(Effect.succeed(String(server.signalCode ?? server.exitCode)))
+          if (server.exitCode !== null || server.signalCode !== null) return ended()
+          server.once("exit", ended)
+        })
+      })
+    )
   )
 
-/** Starts a PostgreSQL server for the life of the enclosing scope. */
-export const start = Effect.fn("EmbeddedPostgres.start")(function* (options: EmbeddedPostgresOptions) {
+/** Everything a server needs before it can run: binaries, user, an initialised data directory, a port. */
+const prepare = Effect.fn("EmbeddedPostgres.prepare")(function* (options: EmbeddedPostgresOptions) {
   const { initdb, postgres } = yield* binaries
   const user = yield* serverUser
   const dataDir = yield* dataDirectory(options.dataDir)
@@ -179,11 +202,89 @@ export const start = Effect.fn("EmbeddedPostgres.start")(function* (options: Emb
     String(port),
     ...Object.entries(settings).flatMap(([name, value]) => ["-c", `${name}=${value}`])
   ]
-  const server = yield* serve(postgres, args, user)
   return {
     url: Redacted.make(`postgres://postgres@127.0.0.1:${port}/postgres`),
     port,
     dataDir,
-    pid: server.pid ?? 0
-  } satisfies EmbeddedPostgres
+    launch: serve(postgres, args, user)
+  }
 })
+
+/** Starts a PostgreSQL server for the life of the enclosing scope. */
+export const start = Effect.fn("EmbeddedPostgres.start")(function* (options: EmbeddedPostgresOptions) {
+  const { dataDir, launch, port, url } = yield* prepare(options)
+  const server = yield* launch
+  return { url, port, dataDir, pid: server.pid } satisfies EmbeddedPostgres
+})
+
+export interface SupervisedPostgres {
+  readonly url: Redacted.Redacted
+  readonly port: number
+  readonly dataDir: string
+  /** The process running now (it changes with each restart). */
+  readonly pid: Effect.Effect<number>
+  /**
+   * Keeps the server running, forever: when it exits without being asked to,
+   * it is started again on the same data and port (PostgreSQL recovers from
+   * its write-ahead log), and `onStart` is told its new process. Fails when
+   * it exited more than `maxRestarts` times within a minute: something is
+   * wrong that a restart does not fix.
+   */
+  readonly watch: Effect.Effect<never, EmbeddedPostgresError>
+}
+
+const restartWindowMillis = 60_000
+const maxRestarts = 5
+
+/**
+ * A server as a supervisor runs it (Docker's `restart: unless-stopped`,
+ * `npm start`): started for the life of the enclosing scope, and restarted by
+ * `watch` when it dies.
+ */
+export const supervise = Effect.fn("EmbeddedPostgres.supervise")(function* (
+  options: EmbeddedPostgresOptions & { readonly onStart?: (pid: number) => Effect.Effect<void> }
+) {
+  // The data directory and the port outlive each server process.
+  const { dataDir, launch, port, url } = yield* prepare(options)
+  const onStart = options.onStart ?? (() => Effect.void)
+  const generation = Effect.gen(function* () {
+    const scope = yield* Scope.make()
+    const server = yield* launch.pipe(Scope.provide(scope))
+    yield* onStart(server.pid)
+    return { scope, server }
+  })
+  const current = yield* Ref.make(yield* generation)
+  yield* Effect.addFinalizer(() => Effect.flatMap(Ref.get(current), ({ scope }) => Scope.close(scope, Exit.void)))
+
+  const watch = Effect.gen(function* () {
+    const exits: Array<number> = []
+    while (true) {
+      const { scope, server } = yield* Ref.get(current)
+      const ended = yield* server.exited
+      yield* Scope.close(scope, Exit.void)
+      const now = yield* Clock.currentTimeMillis
+      exits.push(now)
+      while (exits.length > 0 && now - (exits[0] ?? now) > restartWindowMillis) exits.shift()
+      if (exits.length > maxRestarts) {
+        return yield* new EmbeddedPostgresError({
+          message: `PostgreSQL exited ${exits.length} times within a minute (last: ${ended}); not restarting it again`
+        })
+      }
+      yield* Effect.logWarning(`PostgreSQL (pid ${server.pid}) exited unexpectedly (${ended}); restarting it`)
+      const next = yield* generation.pipe(Effect.retry(restartSchedule))
+      yield* Ref.set(current, next)
+      yield* Effect.log(`PostgreSQL restarted (pid ${next.server.pid}), recovering its data in ${dataDir}`)
+    }
+  })
+
+  return {
+    url,
+    port,
+    dataDir,
+    pid: Effect.map(Ref.get(current), ({ server }) => server.pid),
+    watch
+  } satisfies SupervisedPostgres
+})
+
+/** A server that will not start again at once (its port still held) gets a few more tries. */
+const restartSchedule = Schedule.max([Schedule.exponential("100 millis"), Schedule.recurs(5)])
