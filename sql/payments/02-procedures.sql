@@ -111,3 +111,11 @@ RETURNS void LANGUAGE sql AS $$
      SET failing = p_failing, min_response_time = p_min_response_time, checked_at = clock_timestamp()
    WHERE processor = p_processor;
 $$;
+
+-- Whether the database can serve the contract: both processors' health rows
+-- are there. The API checks it every second and applies this folder again
+-- when it is false (see src/Platform/Sql.ts).
+CREATE OR REPLACE FUNCTION service_ready() RETURNS boolean
+LANGUAGE sql STABLE AS $$
+  SELECT count(*) = 2 FROM processor_health
+$$;

@@ -2,7 +2,7 @@ import * as HttpApi from "effect/http-api/HttpApi"
 import * as HttpApiEndpoint from "effect/http-api/HttpApiEndpoint"
 import * as HttpApiGroup from "effect/http-api/HttpApiGroup"
 import { HealthGroup } from "../Platform/Health.ts"
-import { RequestValidation } from "../Platform/Validation.ts"
+import { RequestValidation, strict } from "../Platform/Validation.ts"
 import { ClienteId, ClienteNaoEncontrado, Extrato, LimiteExcedido, SaldoAtual, Transacao } from "./Domain.ts"
 
 const params = { id: ClienteId }
@@ -24,4 +24,4 @@ export const ClientesGroup = HttpApiGroup.make("clientes")
     })
   )
 
-export const Api = HttpApi.make("crebitos").add(ClientesGroup).add(HealthGroup).middleware(RequestValidation)
+export const Api = strict(HttpApi.make("crebitos").add(ClientesGroup).add(HealthGroup).middleware(RequestValidation))

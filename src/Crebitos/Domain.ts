@@ -1,16 +1,11 @@
 import * as Schema from "effect/Schema"
-
-/** Largest value of a PostgreSQL `integer`, the type of every amount. */
-const maxInt4 = 2_147_483_647
+import { maxInt4, PathId } from "../Platform/Validation.ts"
 
 /**
- * A client id as it appears in the path. Anything else (not a number, out of
- * range) cannot name a client and is answered 404 by the API's validation.
+ * A client id as it appears in the path: a positive 32-bit integer in plain
+ * decimal. Anything else cannot name a client and is answered 404.
  */
-export const ClienteId = Schema.FiniteFromString.check(
-  Schema.isInt(),
-  Schema.isBetween({ minimum: 1, maximum: maxInt4 })
-)
+export const ClienteId = PathId
 export type ClienteId = typeof ClienteId.Type
 
 /** Cents; positive and small enough for the database column. */
@@ -19,35 +14,35 @@ export const Valor = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: ma
 export const Tipo = Schema.Literals(["c", "d"]).annotate({ description: "c: credit, d: debit" })
 export type Tipo = typeof Tipo.Type
 
-const segmenter = new Intl.Segmenter()
+/**
+ * 1 to 10 characters, counted as JSON Schema and PostgreSQL count them
+ * (Unicode code points), so the OpenAPI document's `minLength`/`maxLength`
+ * say exactly what is accepted; without NUL, which PostgreSQL text cannot
+ * hold, and without a lone surrogate (`"\ud800"` is valid JSON but no
+ * Unicode text; JSON Schema has no word for it, as its strings are code
+ * points already).
+ */
+const invalid = "must be 1 to 10 characters of Unicode text without NUL"
 
-/** Whether a text has 1 to `max` user-perceived characters (grapheme clusters). */
-const hasOneToCharacters = (text: string, max: number): boolean => {
-  // A string never has more graphemes than UTF-16 code units, so the common
-  // case needs no segmentation at all.
-  if (text.length <= max) return text.length > 0
-  let count = 0
-  for (const _ of segmenter.segment(text)) {
-    if (++count > max) return false
+const isOneToTenCharacters = Schema.makeFilter<string>(
+  (text) => {
+    if (text.length === 0 || text.includes("\u0000") || !text.isWellFormed()) return invalid
+    // At most 2 UTF-16 units per code point: up to 10 units is always short
+    // enough, and only longer texts need counting.
+    if (text.length <= 10) return true
+    let count = 0
+    for (const _ of text) if (++count > 10) return invalid
+    return true
+  },
+  {
+    toJsonSchema: () => ({ minLength: 1, maxLength: 10, pattern: "^[^\\u0000]*$" }),
+    arbitraryConstraint: { minLength: 1, maxLength: 10 }
   }
-  return true
-}
-
-const isStorableText = Schema.makeFilter<string>(
-  (text) => (text.isWellFormed() && !text.includes("\u0000")) || "must be valid Unicode without NUL characters"
 )
 
-const hasOneToTenCharacters = Schema.makeFilter<string>(
-  (text) => hasOneToCharacters(text, 10) || "must have 1 to 10 characters",
-  // Property tests generate from the schema: 1 to 10 code units always make
-  // 1 to 10 characters, so generation never has to discard.
-  { arbitraryConstraint: { minLength: 1, maxLength: 10 } }
-)
+export const Descricao = Schema.String.check(isOneToTenCharacters)
 
-/** 1 to 10 characters as a user sees them: "ááááááááá\u00e1" is 10. */
-export const Descricao = Schema.String.check(isStorableText, hasOneToTenCharacters)
-
-/** The body of `POST /clientes/:id/transacoes`. Extra keys are ignored. */
+/** The body of `POST /clientes/:id/transacoes`; a key it does not name is refused (see `strict`). */
 export const Transacao = Schema.Struct({ valor: Valor, tipo: Tipo, descricao: Descricao })
 export type Transacao = typeof Transacao.Type
 

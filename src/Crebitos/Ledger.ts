@@ -3,6 +3,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
+import { makeDatabaseEdge } from "../Platform/Sql.ts"
 import {
   type ClienteId,
   ClienteNaoEncontrado,
@@ -29,37 +30,31 @@ const LinhaExtrato = Schema.Struct({
 export class Ledger extends Context.Service<Ledger>()("Crebitos/Ledger", {
   make: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    const edge = yield* makeDatabaseEdge
 
     const decodeRegistro = Schema.decodeUnknownEffect(Registro)
     const decodeExtrato = Schema.decodeUnknownEffect(LinhaExtrato)
 
-    const transact = Effect.fn("Ledger.transact")(
-      function* (id: ClienteId, transacao: Transacao) {
-        const [linha] =
-          yield* sql`SELECT * FROM registrar_transacao(${id}, ${transacao.valor}, ${transacao.tipo}, ${transacao.descricao})`
-        const registro = yield* decodeRegistro(linha)
-        switch (registro.resultado) {
-          case "ok":
-            return { limite: registro.limite, saldo: registro.saldo } satisfies SaldoAtual
-          case "limite_excedido":
-            return yield* new LimiteExcedido({ id })
-          case "cliente_inexistente":
-            return yield* new ClienteNaoEncontrado({ id })
-        }
-      },
-      // Infrastructure failures are defects: the client can do nothing about them.
-      Effect.catchTags({ SqlError: Effect.die, SchemaError: Effect.die })
-    )
+    const transact = Effect.fn("Ledger.transact")(function* (id: ClienteId, transacao: Transacao) {
+      const [linha] =
+        yield* sql`SELECT * FROM registrar_transacao(${id}, ${transacao.valor}, ${transacao.tipo}, ${transacao.descricao})`
+      const registro = yield* decodeRegistro(linha)
+      switch (registro.resultado) {
+        case "ok":
+          return { limite: registro.limite, saldo: registro.saldo } satisfies SaldoAtual
+        case "limite_excedido":
+          return yield* new LimiteExcedido({ id })
+        case "cliente_inexistente":
+          return yield* new ClienteNaoEncontrado({ id })
+      }
+    }, edge)
 
-    const statement = Effect.fn("Ledger.statement")(
-      function* (id: ClienteId) {
-        const [linha] = yield* sql`SELECT * FROM extrato(${id})`
-        if (linha === undefined) return yield* new ClienteNaoEncontrado({ id })
-        const { data_extrato, limite, total, ultimas_transacoes } = yield* decodeExtrato(linha)
-        return { saldo: { total, data_extrato, limite }, ultimas_transacoes } satisfies Extrato
-      },
-      Effect.catchTags({ SqlError: Effect.die, SchemaError: Effect.die })
-    )
+    const statement = Effect.fn("Ledger.statement")(function* (id: ClienteId) {
+      const [linha] = yield* sql`SELECT * FROM extrato(${id})`
+      if (linha === undefined) return yield* new ClienteNaoEncontrado({ id })
+      const { data_extrato, limite, total, ultimas_transacoes } = yield* decodeExtrato(linha)
+      return { saldo: { total, data_extrato, limite }, ultimas_transacoes } satisfies Extrato
+    }, edge)
 
     return { transact, statement } as const
   })

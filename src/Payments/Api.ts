@@ -4,7 +4,7 @@ import * as HttpApiGroup from "effect/http-api/HttpApiGroup"
 import * as HttpApiSchema from "effect/http-api/HttpApiSchema"
 import * as Schema from "effect/Schema"
 import { HealthGroup } from "../Platform/Health.ts"
-import { RequestValidation } from "../Platform/Validation.ts"
+import { RequestValidation, strict } from "../Platform/Validation.ts"
 import { PaymentRequest, PaymentsSummary, SummaryRange } from "./Domain.ts"
 
 export const PaymentsGroup = HttpApiGroup.make("payments")
@@ -19,4 +19,4 @@ export const PaymentsGroup = HttpApiGroup.make("payments")
     })
   )
 
-export const Api = HttpApi.make("payments").add(PaymentsGroup).add(HealthGroup).middleware(RequestValidation)
+export const Api = strict(HttpApi.make("payments").add(PaymentsGroup).add(HealthGroup).middleware(RequestValidation))

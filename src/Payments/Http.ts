@@ -1,13 +1,12 @@
 import * as Effect from "effect/Effect"
 import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { checkHealth } from "../Platform/Health.ts"
+import type { WarmupRequest } from "../Platform/Warmup.ts"
 import { Api } from "./Api.ts"
 import { Dispatcher } from "./Dispatcher.ts"
 import { Store } from "./Store.ts"
 
-const PaymentsLive = HttpApiBuilder.group(Api, "payments", (handlers) =>
+export const PaymentsLive = HttpApiBuilder.group(Api, "payments", (handlers) =>
   Effect.gen(function* () {
     const dispatcher = yield* Dispatcher
     const store = yield* Store
@@ -20,7 +19,20 @@ const PaymentsLive = HttpApiBuilder.group(Api, "payments", (handlers) =>
   })
 )
 
-const HealthLive = HttpApiBuilder.group(Api, "health", (handlers) => handlers.handle("healthz", () => checkHealth))
-
-/** Every route of the Payments API, with its OpenAPI document and docs page. */
-export const PaymentsHttp = Layer.mergeAll(PaymentsLive, HealthLive)
+/**
+ * Warm-up traffic that changes nothing: summaries, and payments refused by
+ * validation (a valid one would be dispatched for real).
+ */
+export const warmupRequests: ReadonlyArray<WarmupRequest> = [
+  { method: "GET", path: "/payments-summary" },
+  {
+    method: "GET",
+    path: "/payments-summary?from=2000-01-01T00:00:00.000Z&to=2000-01-01T00:00:01.000Z"
+  },
+  { method: "POST", path: "/payments", body: JSON.stringify({ correlationId: "warm-up", amount: 19.9 }) },
+  {
+    method: "POST",
+    path: "/payments",
+    body: JSON.stringify({ correlationId: "4a7901b8-7d26-4d9d-aa19-4dc1c7cf60b3", amount: 0 })
+  }
+]

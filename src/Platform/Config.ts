@@ -1,4 +1,5 @@
 import * as Config from "effect/Config"
+import * as Duration from "effect/Duration"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 
@@ -25,3 +26,18 @@ export const DatabaseUrl = Config.Redacted("DATABASE_URL").pipe(
  * trip, and more connections than cores only adds contention inside PostgreSQL.
  */
 export const DatabasePoolSize = Config.Int("DB_POOL_SIZE").pipe(Config.withDefault(4))
+
+/**
+ * The longest any database call may take, waiting for a pooled connection
+ * included: past it the request is answered 503 and PostgreSQL cancels the
+ * statement (its `statement_timeout`). Above the slowest healthy statement
+ * seen under the contest's load with every commit flushed (~1 s of disk
+ * stall), far below a client's patience.
+ */
+export const DatabaseTimeout = Config.Duration("DB_TIMEOUT").pipe(Config.withDefault(Duration.seconds(2)))
+
+/**
+ * The largest request body read, in bytes. Every body of these contracts is
+ * under 200 bytes; a larger one is refused with 413 before it is read.
+ */
+export const MaxBodyBytes = Config.Int("MAX_BODY_BYTES").pipe(Config.withDefault(4096))

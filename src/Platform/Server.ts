@@ -1,20 +1,86 @@
 import { createServer } from "node:http"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as ByteSize from "effect/ByteSize"
 import * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as FindMyWay from "effect/http/FindMyWay"
+import * as HttpIncomingMessage from "effect/http/HttpIncomingMessage"
 import * as HttpRouter from "effect/http/HttpRouter"
-import type * as HttpApi from "effect/http-api/HttpApi"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as HttpApi from "effect/http-api/HttpApi"
 import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
 import type * as HttpApiGroup from "effect/http-api/HttpApiGroup"
 import * as HttpApiScalar from "effect/http-api/HttpApiScalar"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as References from "effect/References"
-import { HttpPort } from "./Config.ts"
+import { HttpPort, MaxBodyBytes } from "./Config.ts"
+import { HealthLive } from "./Health.ts"
+import { guardRequestBody } from "./RequestBody.ts"
+import { makeServerErrorReporter } from "./ServerErrors.ts"
+import { layerSchema, PgLive, sqlFolderOf } from "./Sql.ts"
+import { RequestValidationLive } from "./Validation.ts"
+import { layerWarmup, Readiness, type WarmupRequest } from "./Warmup.ts"
 
 /**
  * How long shutdown waits for in-flight requests after it stops accepting
  * connections; under Docker's default 10 s grace period.
  */
 const ShutdownTimeout = Config.Duration("SHUTDOWN_TIMEOUT").pipe(Config.withDefault("8 seconds"))
+
+const openApiPath = "/openapi.json"
+const docsPath = "/docs"
+
+/** Every method and path an API serves, with the two documentation pages. */
+const routesOf = <Id extends string, Groups extends HttpApiGroup.Constraint>(api: HttpApi.HttpApi<Id, Groups>) => {
+  const routes = FindMyWay.make<true>()
+  routes.on("GET", openApiPath, true)
+  routes.on("GET", docsPath, true)
+  HttpApi.reflect(api, {
+    onGroup: () => undefined,
+    onEndpoint: ({ endpoint }) => routes.on(endpoint.method, endpoint.path as FindMyWay.PathInput, true)
+  })
+  return routes
+}
+
+const methods = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const
+
+/**
+ * 405 with `Allow` for a path the API serves under other methods (HEAD goes
+ * with GET, as the router does); an unknown path falls through to the router's 404.
+ */
+const allowMethods =
+  (routes: FindMyWay.Router<true>) =>
+  <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+    Effect.withFiber<HttpServerResponse.HttpServerResponse, E, R>((fiber) => {
+      const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
+      const method = request.method === "HEAD" ? "GET" : request.method
+      const serves = (candidate: string) => routes.find(candidate, request.url) !== undefined
+      if (serves(method)) return app
+      const allowed = methods.filter(serves)
+      if (allowed.length === 0) return app
+      const allow = allowed.includes("GET") ? [...allowed, "HEAD"] : allowed
+      return Effect.succeed(HttpServerResponse.empty({ status: 405, headers: { allow: allow.join(", ") } }))
+    })
+
+/**
+ * What every server of the platform does before and around its routes:
+ * 405 for a known path under another method, the request-body limits, and
+ * every 5XX logged with its cause. Installed as router middleware, so a
+ * request still takes the server's single-frame path.
+ */
+const layerPlatformMiddleware = (routes: FindMyWay.Router<true>) =>
+  HttpRouter.middleware(
+    Effect.gen(function* () {
+      const guard = guardRequestBody(yield* MaxBodyBytes)
+      const report = yield* makeServerErrorReporter
+      return (app) => report(allowMethods(routes)(guard(app)))
+    }),
+    { global: true }
+  )
 
 /**
  * Serves an HttpApi over Node's HTTP server: the API, its OpenAPI document at
@@ -38,12 +104,19 @@ export const serveApi = <Id extends string, Groups extends HttpApiGroup.Constrai
 ) =>
   HttpRouter.serve(
     Layer.mergeAll(
-      HttpApiBuilder.layer(api, { openapiPath: "/openapi.json" }),
-      HttpApiScalar.layerCdn(api, { path: "/docs" })
+      HttpApiBuilder.layer(api, { openapiPath: openApiPath }),
+      HttpApiScalar.layerCdn(api, { path: docsPath }),
+      layerPlatformMiddleware(routesOf(api))
     ).pipe(Layer.provide(handlers)),
     { disableLogger: true }
   ).pipe(
     Layer.provide(Layer.succeed(References.TracerEnabled)(false)),
+    Layer.provide(
+      Layer.effect(
+        HttpIncomingMessage.MaxBodySize,
+        Effect.map(MaxBodyBytes, (max) => ByteSize.bytes(max))
+      )
+    ),
     // Merged, not hidden: callers (tests, the start-up log) read its address.
     Layer.provideMerge(
       NodeHttpServer.layerConfig(
@@ -56,3 +129,41 @@ export const serveApi = <Id extends string, Groups extends HttpApiGroup.Constrai
       )
     )
   )
+
+export interface ServiceOptions<Id extends string, Groups extends HttpApiGroup.Constraint, E, R, S, ES, RS> {
+  /** The service's API; it adds `HealthGroup`, whose handler the platform provides. */
+  readonly api: HttpApi.HttpApi<Id, Groups>
+  /** The handlers of every group but `health`. */
+  readonly handlers: Layer.Layer<HttpApiGroup.ToService<Id, Exclude<Groups, { readonly identifier: "health" }>>, E, R>
+  /** What the handlers need: the service's domain services, built on the database. */
+  readonly services: Layer.Layer<S, ES, RS>
+  /** The service's folder under sql/. */
+  readonly sql: string
+  /** Requests that change nothing, sent once listening so the JIT is warm before `/healthz` says 200. */
+  readonly warmup: ReadonlyArray<WarmupRequest>
+}
+
+/**
+ * One API process of a service on a database: schema applied and kept, then
+ * the services built, then the port opened, then the warm-up, then healthy.
+ */
+export const serveService = <Id extends string, Groups extends HttpApiGroup.Constraint, E, R, S, ES, RS>(
+  options: ServiceOptions<Id, Groups, E, R, S, ES, RS>
+) =>
+  layerWarmup(options.warmup).pipe(
+    Layer.provideMerge(serveApi(options.api, Layer.merge(options.handlers, HealthLive(options.api.identifier)))),
+    Layer.provide([options.services, RequestValidationLive, Readiness.layer]),
+    Layer.provide(layerSchema(sqlFolderOf(options.sql))),
+    Layer.provideMerge(PgLive)
+  )
+
+/** Structured logs (one JSON object per line) unless `LOG_FORMAT=pretty`. */
+const LoggerLive = Layer.unwrap(
+  Effect.map(Config.Literals(["json", "pretty"], "LOG_FORMAT").pipe(Config.withDefault("json")), (format) =>
+    Logger.layer([format === "json" ? Logger.consoleJson : Logger.consolePretty()])
+  )
+)
+
+/** Runs a server layer as the process's main program, until SIGINT/SIGTERM. */
+export const runMain = <ROut, E>(server: Layer.Layer<ROut, E>) =>
+  Layer.launch(server).pipe(Effect.provide(LoggerLive), NodeRuntime.runMain)

@@ -1,21 +1,99 @@
 import { readdir, readFile } from "node:fs/promises"
 import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as HttpServerRespondable from "effect/http/HttpServerRespondable"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
-import { DatabasePoolSize, DatabaseUrl } from "./Config.ts"
+import { isSqlError, type SqlError } from "effect/sql/SqlError"
+import { DatabasePoolSize, DatabaseTimeout, DatabaseUrl } from "./Config.ts"
 
-/** The pooled PostgreSQL client, configured from the environment. */
+/**
+ * The pooled PostgreSQL client, configured from the environment. PostgreSQL
+ * itself cancels any statement running longer than `DB_TIMEOUT`, and a
+ * connection that cannot be opened within it counts as unreachable.
+ */
 export const PgLive = PgClient.layerConfig({
   url: DatabaseUrl,
   maxConnections: DatabasePoolSize,
   minConnections: DatabasePoolSize,
-  applicationName: Config.succeed("rinha")
+  applicationName: Config.succeed("rinha"),
+  connectTimeout: DatabaseTimeout,
+  startupParameters: Config.map(DatabaseTimeout, (timeout) => ({
+    statement_timeout: String(Duration.toMillis(timeout))
+  }))
 })
+
+/**
+ * The database could not answer: unreachable, restarting, or slower than
+ * `DB_TIMEOUT`. A defect that answers a bare 503 (the client may retry); the
+ * cause is logged by the server, never sent.
+ */
+export class DatabaseUnavailable extends Data.TaggedError("DatabaseUnavailable")<{ readonly cause: unknown }> {
+  [HttpServerRespondable.symbol]() {
+    return Effect.succeed(HttpServerResponse.empty({ status: 503 }))
+  }
+}
+
+const isInfrastructure = <E>(error: E | SqlError | Schema.SchemaError): error is SqlError | Schema.SchemaError =>
+  isSqlError(error) || Schema.isSchemaError(error)
+
+const sqlState = (cause: unknown): string | undefined =>
+  typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string"
+    ? cause.code
+    : undefined
+
+/**
+ * Whether an SQL failure means the database cannot serve right now (as
+ * opposed to a bug in a statement): no connection could be opened, one was
+ * lost, a timeout fired, or the server is shutting down, crashing or
+ * recovering (SQLSTATE class 57).
+ */
+const isUnavailable = (error: SqlError): boolean => {
+  const reason = error.reason
+  if (reason.operation === "connect") return true
+  switch (reason._tag) {
+    case "ConnectionError":
+    case "StatementTimeoutError":
+    case "LockTimeoutError":
+      return true
+    case "UnknownError":
+      return sqlState(reason.cause)?.startsWith("57") ?? false
+    default:
+      return false
+  }
+}
+
+/**
+ * What every service method does with infrastructure failures, at its edge:
+ * the whole call is bounded by `DB_TIMEOUT` (a pooled connection awaited
+ * included), a database that cannot answer is a `DatabaseUnavailable` defect
+ * (503), and anything else unexpected (a statement or a row that does not
+ * decode) a plain defect (500). Domain failures stay typed.
+ */
+export const makeDatabaseEdge = Effect.map(DatabaseTimeout, (timeout) => {
+  const unanswered = new DatabaseUnavailable({ cause: `no answer within ${Duration.format(timeout)}` })
+  return <A, E, R>(call: Effect.Effect<A, E | SqlError | Schema.SchemaError, R>) =>
+    call.pipe(
+      Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.die(unanswered) }),
+      Effect.catchIf(isInfrastructure<E>, (error) =>
+        Effect.die(isSqlError(error) && isUnavailable(error) ? new DatabaseUnavailable({ cause: error }) : error)
+      )
+    )
+})
+
+/** A service's own SQL: sql/<service> beside the sources, or SQL_DIR (the container's bundle sits elsewhere). */
+export const sqlFolderOf = (service: string) =>
+  Config.String("SQL_DIR").pipe(Config.withDefault(fileURLToPath(new URL(`../../sql/${service}`, import.meta.url))))
 
 /** The `.sql` files of a folder, in the order their names sort. */
 export const readSqlFolder = Effect.fn("Sql.readSqlFolder")(function* (folder: string) {
@@ -58,10 +136,55 @@ export const applySqlFolder = Effect.fn("Sql.applySqlFolder")(function* (folder:
 export const clientFor = (url: string) =>
   Layer.build(PgClient.layer({ url: Redacted.make(url) })).pipe(Effect.map(Context.get(SqlClient.SqlClient)))
 
-/** A layer that applies a folder of SQL once, when it is built. */
-export const layerApplySql = (folder: Config.Config<string>) =>
-  Layer.effectDiscard(
+/** Whether the database holds what the service's contract needs. */
+export type SchemaState = "ready" | "missing" | "unreachable"
+
+/**
+ * The service's schema and seed in the database, kept there. Every SQL folder
+ * defines `service_ready()`: true while the tables, procedures and seed rows
+ * the contract needs are all present. They can vanish under a running API —
+ * a crash of PostgreSQL empties unlogged tables, a database re-created empty
+ * has none — so the folder is applied again (it is idempotent) whenever the
+ * check says they are missing, and `/healthz` answers 503 meanwhile.
+ */
+export class DatabaseSchema extends Context.Service<DatabaseSchema, { readonly state: Effect.Effect<SchemaState> }>()(
+  "Platform/DatabaseSchema"
+) {}
+
+/** How often the schema is checked in the background. */
+const SchemaCheckInterval = Config.Duration("SCHEMA_CHECK_INTERVAL").pipe(Config.withDefault("1 second"))
+
+/** Applies the service's SQL when built, then keeps it applied; see `DatabaseSchema`. */
+export const layerSchema = (folder: Config.Config<string>) =>
+  Layer.effect(
+    DatabaseSchema,
     Effect.gen(function* () {
-      yield* applySqlFolder(yield* folder).pipe(Effect.orDie)
+      const sql = yield* SqlClient.SqlClient
+      const path = yield* folder
+      const timeout = yield* DatabaseTimeout
+      const interval = yield* SchemaCheckInterval
+      yield* applySqlFolder(path).pipe(Effect.orDie)
+
+      const state: Effect.Effect<SchemaState> = sql<{ ready: boolean }>`SELECT service_ready() AS ready`.pipe(
+        Effect.map(([row]): SchemaState => (row?.ready === true ? "ready" : "missing")),
+        Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.succeed<SchemaState>("unreachable") }),
+        Effect.catch((error) =>
+          Effect.succeed<SchemaState>(error.reason._tag === "SqlSyntaxError" ? "missing" : "unreachable")
+        )
+      )
+
+      const restore = state.pipe(
+        Effect.flatMap((now) =>
+          now !== "missing"
+            ? Effect.void
+            : Effect.logWarning("the database lost the service's schema or seed; applying it again").pipe(
+                Effect.andThen(applySqlFolder(path)),
+                Effect.andThen(Effect.log("schema and seed applied again")),
+                Effect.catchCause((cause) => Effect.logError("applying the schema again failed", cause))
+              )
+        )
+      )
+      yield* Effect.forkScoped(restore.pipe(Effect.repeat(Schedule.spaced(interval))))
+      return { state }
     })
   )

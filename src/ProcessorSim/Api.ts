@@ -6,6 +6,7 @@ import * as HttpApiMiddleware from "effect/http-api/HttpApiMiddleware"
 import * as HttpApiSecurity from "effect/http-api/HttpApiSecurity"
 import * as OpenApi from "effect/http-api/OpenApi"
 import * as Schema from "effect/Schema"
+import { strict } from "../Platform/Validation.ts"
 import {
   DelayChange,
   DelayChanged,
@@ -81,4 +82,4 @@ export const AdminGroup = HttpApiGroup.make("admin")
  * A request it cannot decode gets Effect's default 400: 422 means "already
  * held" to its clients, so it must not also mean "malformed".
  */
-export const ProcessorSimApi = HttpApi.make("processor-sim").add(PaymentsGroup).add(AdminGroup)
+export const ProcessorSimApi = strict(HttpApi.make("processor-sim").add(PaymentsGroup).add(AdminGroup))

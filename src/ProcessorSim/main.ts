@@ -1,7 +1,6 @@
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Layer from "effect/Layer"
 import { portConfig } from "../Platform/Config.ts"
-import { serveApi } from "../Platform/Server.ts"
+import { runMain, serveApi } from "../Platform/Server.ts"
 import { ProcessorSimApi } from "./Api.ts"
 import { AdminAuthorizationLive, ProcessorSimHttp } from "./Http.ts"
 import { Processor } from "./Processor.ts"
@@ -20,5 +19,5 @@ export const ProcessorSimServer = serveApi(ProcessorSimApi, ProcessorSimHttp, Si
 )
 
 if (import.meta.main) {
-  Layer.launch(ProcessorSimServer).pipe(NodeRuntime.runMain)
+  runMain(ProcessorSimServer)
 }

@@ -15,12 +15,16 @@ import { layerFreshConfig } from "./Database.ts"
 
 /**
  * The real Crébitos server on an ephemeral port over a fresh database, an
- * HttpClient aimed at it, and a SqlClient on the same database for checks.
+ * HttpClient aimed at it, and a SqlClient on the same database for checks;
+ * `env` sets the server's configuration.
  */
-export const CrebitosTest = Layer.mergeAll(
-  HttpServer.layerTestClient.pipe(Layer.provide(FetchHttpClient.layer), Layer.provideMerge(CrebitosServer)),
-  PgLive
-).pipe(Layer.provide(layerFreshConfig))
+export const crebitosTest = (env: Readonly<Record<string, string>> = {}) =>
+  Layer.mergeAll(
+    HttpServer.layerTestClient.pipe(Layer.provide(FetchHttpClient.layer), Layer.provideMerge(CrebitosServer)),
+    PgLive
+  ).pipe(Layer.provide(layerFreshConfig(env)))
+
+export const CrebitosTest = crebitosTest()
 
 /** The typed client of the API, as a user of the contract would write it. */
 export const client = HttpApiClient.make(Api)

@@ -29,10 +29,11 @@ export const freshDatabase = Effect.acquireRelease(
 
 /**
  * The environment a service process would get, pointing at a fresh database
- * and an ephemeral port: what the real configuration code reads in tests.
+ * and an ephemeral port, plus `env`: what the real configuration code reads in tests.
  */
-export const layerFreshConfig = Layer.unwrap(
-  Effect.map(freshDatabase, ({ url }) =>
-    ConfigProvider.layer(ConfigProvider.fromEnv({ env: { DATABASE_URL: url, PORT: "0" } }))
+export const layerFreshConfig = (env: Readonly<Record<string, string>> = {}) =>
+  Layer.unwrap(
+    Effect.map(freshDatabase, ({ url }) =>
+      ConfigProvider.layer(ConfigProvider.fromEnv({ env: { DATABASE_URL: url, PORT: "0", ...env } }))
+    )
   )
-)
