@@ -1,8 +1,10 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
+import { Instruments, seriesOf } from "../Platform/Observability.ts"
 import { makeDatabaseEdge } from "../Platform/Sql.ts"
 import {
   type ClienteId,
@@ -10,9 +12,20 @@ import {
   type Extrato,
   LimiteExcedido,
   type SaldoAtual,
+  type Tipo,
   type Transacao,
   TransacaoRealizada
 } from "./Domain.ts"
+
+const results = ["ok", "limite_excedido", "cliente_inexistente"] as const
+
+const transactions = seriesOf((labels: { readonly tipo: Tipo; readonly result: (typeof results)[number] }) =>
+  Metric.counter("crebitos_transactions_total", {
+    description: "Transactions the ledger answered, by type (c, d) and the procedure's result",
+    attributes: labels,
+    incremental: true
+  })
+)
 
 const Registro = Schema.Union([
   Schema.Struct({ resultado: Schema.Literal("ok"), saldo: Schema.Int, limite: Schema.Int }),
@@ -32,22 +45,54 @@ export class Ledger extends Context.Service<Ledger>()("Crebitos/Ledger", {
     const sql = yield* SqlClient.SqlClient
     const edge = yield* makeDatabaseEdge
 
+    const { exported } = yield* Instruments
+    if (exported) {
+      // Every series from the start, at 0: a refusal that never happened still shows as none.
+      for (const tipo of ["c", "d"] as const) {
+        for (const result of results) yield* Metric.update(transactions({ tipo, result }), 0)
+      }
+    }
+    /** Counts each answer by type and result while metrics are exported; adds nothing otherwise. */
+    const counted = <R>(
+      transact: Effect.Effect<SaldoAtual, LimiteExcedido | ClienteNaoEncontrado, R>,
+      _id: ClienteId,
+      { tipo }: Transacao
+    ) =>
+      exported
+        ? transact.pipe(
+            Effect.tap(() => Metric.update(transactions({ tipo, result: "ok" }), 1)),
+            Effect.tapError((refused) =>
+              Metric.update(
+                transactions({
+                  tipo,
+                  result: refused._tag === "LimiteExcedido" ? "limite_excedido" : "cliente_inexistente"
+                }),
+                1
+              )
+            )
+          )
+        : transact
+
     const decodeRegistro = Schema.decodeUnknownEffect(Registro)
     const decodeExtrato = Schema.decodeUnknownEffect(LinhaExtrato)
 
-    const transact = Effect.fn("Ledger.transact")(function* (id: ClienteId, transacao: Transacao) {
-      const [linha] =
-        yield* sql`SELECT * FROM registrar_transacao(${id}, ${transacao.valor}, ${transacao.tipo}, ${transacao.descricao})`
-      const registro = yield* decodeRegistro(linha)
-      switch (registro.resultado) {
-        case "ok":
-          return { limite: registro.limite, saldo: registro.saldo } satisfies SaldoAtual
-        case "limite_excedido":
-          return yield* new LimiteExcedido({ id })
-        case "cliente_inexistente":
-          return yield* new ClienteNaoEncontrado({ id })
-      }
-    }, edge)
+    const transact = Effect.fn("Ledger.transact")(
+      function* (id: ClienteId, transacao: Transacao) {
+        const [linha] =
+          yield* sql`SELECT * FROM registrar_transacao(${id}, ${transacao.valor}, ${transacao.tipo}, ${transacao.descricao})`
+        const registro = yield* decodeRegistro(linha)
+        switch (registro.resultado) {
+          case "ok":
+            return { limite: registro.limite, saldo: registro.saldo } satisfies SaldoAtual
+          case "limite_excedido":
+            return yield* new LimiteExcedido({ id })
+          case "cliente_inexistente":
+            return yield* new ClienteNaoEncontrado({ id })
+        }
+      },
+      edge,
+      counted
+    )
 
     const statement = Effect.fn("Ledger.statement")(function* (id: ClienteId) {
       const [linha] = yield* sql`SELECT * FROM extrato(${id})`

@@ -16,9 +16,9 @@ import type * as HttpApiGroup from "effect/http-api/HttpApiGroup"
 import * as HttpApiScalar from "effect/http-api/HttpApiScalar"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
-import * as References from "effect/References"
 import { HttpPort, MaxBodyBytes } from "./Config.ts"
 import { HealthLive } from "./Health.ts"
+import { Instruments, layerMetricRegistry, layerObservability } from "./Observability.ts"
 import { guardRequestBody } from "./RequestBody.ts"
 import { makeServerErrorReporter } from "./ServerErrors.ts"
 import { layerSchema, PgLive, sqlFolderOf } from "./Sql.ts"
@@ -68,16 +68,18 @@ const allowMethods =
 
 /**
  * What every server of the platform does before and around its routes:
- * 405 for a known path under another method, the request-body limits, and
- * every 5XX logged with its cause. Installed as router middleware, so a
- * request still takes the server's single-frame path.
+ * 405 for a known path under another method, the request-body limits,
+ * every 5XX logged with its cause, and every answer timed when metrics are
+ * on. Installed as router middleware, so a request still takes the server's
+ * single-frame path.
  */
 const layerPlatformMiddleware = (routes: FindMyWay.Router<true>) =>
   HttpRouter.middleware(
     Effect.gen(function* () {
       const guard = guardRequestBody(yield* MaxBodyBytes)
       const report = yield* makeServerErrorReporter
-      return (app) => report(allowMethods(routes)(guard(app)))
+      const { requests } = yield* Instruments
+      return (app) => requests(report(allowMethods(routes)(guard(app))))
     }),
     { global: true }
   )
@@ -87,8 +89,9 @@ const layerPlatformMiddleware = (routes: FindMyWay.Router<true>) =>
  * `/openapi.json` and a reference page at `/docs`.
  *
  * The per-request logger is off: it costs about a fifth of the throughput.
- * So is span recording: nothing exports traces, and every request would
- * otherwise build spans for the router, the handler and each `Effect.fn`.
+ * So is span recording, unless traces are exported (see Observability.ts):
+ * every request would otherwise build spans for the router, the handler and
+ * each `Effect.fn`. Metrics, when on, leave through a port of their own.
  * On SIGINT/SIGTERM the server stops accepting, lets in-flight requests
  * finish, and only then are the layers it was given (the database pool)
  * released.
@@ -97,7 +100,7 @@ const layerPlatformMiddleware = (routes: FindMyWay.Router<true>) =>
  * `handlers`: they are then built before the port opens, so no connection can
  * arrive while the database is not ready.
  */
-export const serveApi = <Id extends string, Groups extends HttpApiGroup.Constraint, E, R>(
+const serveRoutes = <Id extends string, Groups extends HttpApiGroup.Constraint, E, R>(
   api: HttpApi.HttpApi<Id, Groups>,
   handlers: Layer.Layer<HttpApiGroup.ToService<Id, Groups>, E, R>,
   port: Config.Config<number> = HttpPort
@@ -110,7 +113,6 @@ export const serveApi = <Id extends string, Groups extends HttpApiGroup.Constrai
     ).pipe(Layer.provide(handlers)),
     { disableLogger: true }
   ).pipe(
-    Layer.provide(Layer.succeed(References.TracerEnabled)(false)),
     Layer.provide(
       Layer.effect(
         HttpIncomingMessage.MaxBodySize,
@@ -129,6 +131,19 @@ export const serveApi = <Id extends string, Groups extends HttpApiGroup.Constrai
       )
     )
   )
+
+/** `serveRoutes`, with the server's metrics and traces (see Observability.ts). */
+export const serveApi = <Id extends string, Groups extends HttpApiGroup.Constraint, E, R>(
+  api: HttpApi.HttpApi<Id, Groups>,
+  handlers: Layer.Layer<HttpApiGroup.ToService<Id, Groups>, E, R>,
+  port: Config.Config<number> = HttpPort
+) => serveRoutes(api, handlers, port).pipe(observed(api.identifier))
+
+/** Metrics and traces around everything a server builds, with its own metric registry (merged: tests read it). */
+const observed =
+  (service: string) =>
+  <A, E, R>(server: Layer.Layer<A, E, R>) =>
+    server.pipe(Layer.provide(layerObservability(service)), Layer.provideMerge(layerMetricRegistry))
 
 export interface ServiceOptions<Id extends string, Groups extends HttpApiGroup.Constraint, E, R, S, ES, RS> {
   /** The service's API; it adds `HealthGroup`, whose handler the platform provides. */
@@ -151,10 +166,11 @@ export const serveService = <Id extends string, Groups extends HttpApiGroup.Cons
   options: ServiceOptions<Id, Groups, E, R, S, ES, RS>
 ) =>
   layerWarmup(options.warmup).pipe(
-    Layer.provideMerge(serveApi(options.api, Layer.merge(options.handlers, HealthLive(options.api.identifier)))),
+    Layer.provideMerge(serveRoutes(options.api, Layer.merge(options.handlers, HealthLive(options.api.identifier)))),
     Layer.provide([options.services, RequestValidationLive, Readiness.layer]),
     Layer.provide(layerSchema(sqlFolderOf(options.sql))),
-    Layer.provideMerge(PgLive)
+    Layer.provideMerge(PgLive),
+    observed(options.api.identifier)
   )
 
 /** Structured logs (one JSON object per line) unless `LOG_FORMAT=pretty`. */

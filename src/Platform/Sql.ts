@@ -16,6 +16,7 @@ import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import { DatabasePoolSize, DatabaseTimeout, DatabaseUrl } from "./Config.ts"
+import { Instruments } from "./Observability.ts"
 
 /**
  * The pooled PostgreSQL client, configured from the environment. PostgreSQL
@@ -80,13 +81,18 @@ const isUnavailable = (error: SqlError): boolean => {
  * (503), and anything else unexpected (a statement or a row that does not
  * decode) a plain defect (500). Domain failures stay typed.
  */
-export const makeDatabaseEdge = Effect.map(DatabaseTimeout, (timeout) => {
+export const makeDatabaseEdge = Effect.gen(function* () {
+  const timeout = yield* DatabaseTimeout
+  // Times the call when metrics are on; the identity otherwise.
+  const { databaseCall } = yield* Instruments
   const unanswered = new DatabaseUnavailable({ cause: `no answer within ${Duration.format(timeout)}` })
   return <A, E, R>(call: Effect.Effect<A, E | SqlError | Schema.SchemaError, R>) =>
-    call.pipe(
-      Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.die(unanswered) }),
-      Effect.catchIf(isInfrastructure<E>, (error) =>
-        Effect.die(isSqlError(error) && isUnavailable(error) ? new DatabaseUnavailable({ cause: error }) : error)
+    databaseCall(
+      call.pipe(
+        Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.die(unanswered) }),
+        Effect.catchIf(isInfrastructure<E>, (error) =>
+          Effect.die(isSqlError(error) && isUnavailable(error) ? new DatabaseUnavailable({ cause: error }) : error)
+        )
       )
     )
 })

@@ -5,6 +5,7 @@ import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import * as Semaphore from "effect/Semaphore"
@@ -57,6 +58,36 @@ const healthWaitingWindows = 2
  */
 const roundHalfUp = (value: number): number => Math.round(Number(value.toPrecision(15)))
 
+const paymentResult = (result: "processed" | "duplicate" | "failing" | "overloaded") =>
+  Metric.counter("processor_payments_total", {
+    description:
+      "Payments answered, by result: processed (stored), duplicate (422), failing (500, as configured), overloaded (429)",
+    attributes: { result },
+    incremental: true
+  })
+
+const healthResult = (result: "answered" | "refused") =>
+  Metric.counter("processor_health_calls_total", {
+    description: "Health calls, by result: answered (200) or refused by the rate limit (429)",
+    attributes: { result },
+    incremental: true
+  })
+
+/**
+ * What the simulator counts, exported with the platform's metrics when
+ * METRICS_PORT is set, and answered by `GET /admin/stats` either way.
+ */
+const counters = {
+  processed: paymentResult("processed"),
+  duplicate: paymentResult("duplicate"),
+  failing: paymentResult("failing"),
+  overloaded: paymentResult("overloaded"),
+  healthAnswered: healthResult("answered"),
+  healthRefused: healthResult("refused")
+}
+const count = (counter: keyof typeof counters) => Metric.update(counters[counter], 1)
+const countOf = (counter: keyof typeof counters) => Effect.map(Metric.value(counters[counter]), (state) => state.count)
+
 interface StoredPayment {
   readonly cents: number
   readonly requestedAt: DateTime.Utc
@@ -86,14 +117,13 @@ export class Processor extends Context.Service<Processor>()("ProcessorSim/Proces
     // still waiting, in the future).
     const lastWindowStart = yield* Ref.make(Number.NEGATIVE_INFINITY)
 
-    const counters = yield* Ref.make<ProcessorStats>({ healthCalls: 0, healthRejected: 0, paymentsRejected: 0 })
-    const count = (counter: keyof ProcessorStats) =>
-      Ref.update(counters, (now) => ({ ...now, [counter]: now[counter] + 1 }))
-
     const store = Effect.fn("Processor.store")(function* (request: PaymentRequest) {
       const pause = yield* Ref.get(delay)
       if (pause > 0) yield* Effect.sleep(Duration.millis(pause))
-      if (yield* Ref.get(failing)) return yield* new ProcessorFailing()
+      if (yield* Ref.get(failing)) {
+        yield* count("failing")
+        return yield* new ProcessorFailing()
+      }
       const { amount, correlationId, requestedAt } = request
       const stored = yield* Effect.sync(() => {
         if (payments.has(correlationId)) return false
@@ -101,7 +131,11 @@ export class Processor extends Context.Service<Processor>()("ProcessorSim/Proces
         payments.set(correlationId, { cents: roundHalfUp(amount * 100), requestedAt, requestedAtMillis })
         return true
       })
-      if (!stored) return yield* new DuplicatePayment({ correlationId })
+      if (!stored) {
+        yield* count("duplicate")
+        return yield* new DuplicatePayment({ correlationId })
+      }
+      yield* count("processed")
     })
 
     /**
@@ -112,7 +146,7 @@ export class Processor extends Context.Service<Processor>()("ProcessorSim/Proces
     const process = Effect.fn("Processor.process")(function* (request: PaymentRequest) {
       const admit = yield* Ref.modify(admitted, (n) => (n < capacity ? [true, n + 1] : [false, n]))
       if (!admit) {
-        yield* count("paymentsRejected")
+        yield* count("overloaded")
         return yield* new ProcessorOverloaded()
       }
       yield* inFlight
@@ -134,11 +168,11 @@ export class Processor extends Context.Service<Processor>()("ProcessorSim/Proces
         return next - now > healthWaitingWindows * windowMillis ? [undefined, last] : [next, next]
       })
       if (start === undefined) {
-        yield* count("healthRejected")
+        yield* count("healthRefused")
         return yield* new HealthRateLimited()
       }
       if (start > now) yield* Effect.sleep(Duration.millis(start - now))
-      yield* count("healthCalls")
+      yield* count("healthAnswered")
       return { failing: yield* Ref.get(failing), minResponseTime: yield* Ref.get(delay) } satisfies ServiceHealth
     })
 
@@ -194,7 +228,11 @@ export class Processor extends Context.Service<Processor>()("ProcessorSim/Proces
     })
 
     const stats = Effect.fn("Processor.stats")(function* () {
-      return yield* Ref.get(counters)
+      return {
+        healthCalls: yield* countOf("healthAnswered"),
+        healthRejected: yield* countOf("healthRefused"),
+        paymentsRejected: yield* countOf("overloaded")
+      } satisfies ProcessorStats
     })
 
     return {

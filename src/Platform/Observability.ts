@@ -1,0 +1,386 @@
+/**
+ * What a server tells about itself, and how it leaves the process.
+ *
+ * Metrics are Effect `Metric`s in the server's own registry, served in the
+ * Prometheus text format by `effect/observability/PrometheusMetrics` on a
+ * port of their own (`METRICS_PORT`), never on the API's. Without
+ * `METRICS_PORT` nothing on the hot path records anything: the request and
+ * database instruments are the identity.
+ *
+ * Traces leave through `effect/observability/OtlpTracer` (OTLP over HTTP)
+ * when `OTEL_EXPORTER_OTLP_ENDPOINT` is set: one trace per sampled request,
+ * with the spans `Effect.fn` and the SQL client name. Without it span
+ * recording is off altogether (`References.TracerEnabled`).
+ */
+
+import { createServer } from "node:http"
+import { constants, monitorEventLoopDelay, type PerformanceEntry, PerformanceObserver } from "node:perf_hooks"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import { identity } from "effect/Function"
+import * as FetchHttpClient from "effect/http/FetchHttpClient"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServerError from "effect/http/HttpServerError"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import type * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as OtlpExporter from "effect/observability/OtlpExporter"
+import * as OtlpSerialization from "effect/observability/OtlpSerialization"
+import * as OtlpTracer from "effect/observability/OtlpTracer"
+import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
+import * as References from "effect/References"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import * as Statement from "effect/sql/Statement"
+import * as Tracer from "effect/Tracer"
+import { DatabasePoolSize } from "./Config.ts"
+
+/** Where Prometheus scrapes `/metrics`; unset (or empty, as compose passes it) turns metrics off. */
+const MetricsPort = Config.schema(
+  Schema.Union([
+    Schema.Literal(""),
+    Schema.NumberFromString.check(Schema.isInt(), Schema.isBetween({ minimum: 1, maximum: 65_535 }))
+  ]),
+  "METRICS_PORT"
+).pipe(Config.withDefault(""))
+
+/** How often the runtime (event loop, heap, CPU) is sampled while metrics are on. */
+const MetricsSampleInterval = Config.Duration("METRICS_SAMPLE_INTERVAL").pipe(Config.withDefault(Duration.seconds(5)))
+
+/**
+ * The instruments the platform's hot path is built with. Read once, when the
+ * server and the services are built, never per request: off, they are the
+ * identity and cost nothing.
+ */
+export interface Instruments {
+  /** Whether metrics leave the process (`METRICS_PORT` set); services record their own counters only then. */
+  readonly exported: boolean
+  /** Times every request, by method, route template and status. */
+  readonly requests: <E, R>(
+    app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+  ) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+  /** Times every database call at a service's edge, and counts those that find the pool busy. */
+  readonly databaseCall: <A, E, R>(call: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+}
+
+export const Instruments = Context.Reference<Instruments>("Platform/Instruments", {
+  defaultValue: () => ({ exported: false, requests: identity, databaseCall: identity })
+})
+
+/**
+ * One metric per set of labels, each built once: `Metric.withAttributes`
+ * would build a new context on every update. Callers pass the labels in the
+ * same order every time.
+ */
+export const seriesOf = <Labels extends Readonly<Record<string, string>>, M>(make: (labels: Labels) => M) => {
+  const series = new Map<string, M>()
+  return (labels: Labels): M => {
+    const key = Object.values(labels).join("\n")
+    const known = series.get(key)
+    if (known !== undefined) return known
+    const created = make(labels)
+    series.set(key, created)
+    return created
+  }
+}
+
+/** 0.5 ms to about 2 s, doubling: the contest's answers are a few ms, its limit is DB_TIMEOUT (2 s). */
+const latencyBoundaries = Metric.exponentialBoundaries({ start: 0.0005, factor: 2, count: 14 })
+
+const requestDuration = seriesOf(
+  (labels: { readonly method: string; readonly route: string; readonly status: string }) =>
+    Metric.histogram("http_server_request_duration_seconds", {
+      description:
+        "Time to answer a request, by method, route template (unrouted: answered before routing) and status, in seconds",
+      boundaries: latencyBoundaries,
+      attributes: labels
+    })
+)
+
+/** The label of a request answered before it reached a route: 404, 405, 413, 415. */
+const unrouted = "unrouted"
+
+/**
+ * Times a request from the router's first middleware to its answer, labelled
+ * with the route's path template (never the raw URL: ids would make a series
+ * each) and the status it was answered, as the server answers it.
+ */
+const timeRequests = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+  Effect.withFiber<HttpServerResponse.HttpServerResponse, E, R>((fiber) => {
+    const clock = fiber.getRef(Clock.Clock)
+    const start = clock.currentTimeNanosUnsafe()
+    const { method } = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
+    return Effect.onExit(app, (exit) =>
+      Effect.withFiber((after) => {
+        const seconds = Number(clock.currentTimeNanosUnsafe() - start) / 1e9
+        // The router leaves the matched route in the fiber's context until the request ends.
+        const route = Context.getOrUndefined(after.context, HttpRouter.RouteContext)?.route.path ?? unrouted
+        const record = (status: number) =>
+          requestDuration({ method, route, status: String(status) }).updateUnsafe(seconds, after.context)
+        if (Exit.isSuccess(exit)) {
+          record(exit.value.status)
+          return Effect.void
+        }
+        return Effect.map(HttpServerError.causeResponse(exit.cause), ([response]) => record(response.status))
+      })
+    )
+  })
+
+const databaseCallDuration = Metric.histogram("db_call_duration_seconds", {
+  description:
+    "Time of a database call at a service's edge: waiting for a pooled connection, the round trip, decoding the rows, in seconds",
+  boundaries: latencyBoundaries
+})
+
+const poolWaits = Metric.counter("db_pool_waits_total", {
+  description: "Database calls that began while every pooled connection was busy, so waited for one",
+  incremental: true
+})
+
+const poolSize = Metric.gauge("db_pool_connections", { description: "Connections in the database pool (DB_POOL_SIZE)" })
+
+const callsInFlight = Metric.gauge("db_calls_in_flight", {
+  description: "Database calls under way when sampled, waiting for a connection included"
+})
+
+/**
+ * The database instrument. sql-pg 4.0.5 tells how long a statement waited for
+ * a pooled connection only on its span (`db.client.connection.wait_time_ms`,
+ * with tracing on), so the metric counts the calls that had to wait instead:
+ * one that begins while as many calls as connections are under way waits.
+ * The in-flight count is shared by every service of the process.
+ */
+const makeDatabaseCallTimer = Effect.gen(function* () {
+  const connections = yield* DatabasePoolSize
+  const context = yield* Effect.context<never>()
+  let inFlight = 0
+  yield* Metric.update(poolSize, connections)
+  yield* Metric.update(poolWaits, 0)
+  const registration = Metric.registerUnsafe(callsInFlight, context, {
+    get: () => ({ value: inFlight }),
+    update: () => undefined,
+    modify: () => undefined
+  })
+  yield* Effect.addFinalizer(() => Effect.sync(() => registration.remove()))
+  return <A, E, R>(call: Effect.Effect<A, E, R>) =>
+    Effect.withFiber<A, E, R>((fiber) => {
+      const clock = fiber.getRef(Clock.Clock)
+      const start = clock.currentTimeNanosUnsafe()
+      if (inFlight >= connections) poolWaits.updateUnsafe(1, fiber.context)
+      inFlight++
+      return Effect.onExit(call, () =>
+        Effect.sync(() => {
+          inFlight--
+          databaseCallDuration.updateUnsafe(Number(clock.currentTimeNanosUnsafe() - start) / 1e9, fiber.context)
+        })
+      )
+    })
+})
+
+const eventLoopDelay = (quantile: "p50" | "p99" | "max") =>
+  Metric.gauge(`nodejs_eventloop_lag_${quantile}_seconds`, {
+    description: `Event-loop delay over the last sampling interval, ${quantile === "max" ? "maximum" : quantile}, in seconds`
+  })
+
+const runtime = {
+  lagP50: eventLoopDelay("p50"),
+  lagP99: eventLoopDelay("p99"),
+  lagMax: eventLoopDelay("max"),
+  heapUsed: Metric.gauge("nodejs_heap_size_used_bytes", { description: "V8 heap in use, in bytes" }),
+  heapTotal: Metric.gauge("nodejs_heap_size_total_bytes", { description: "V8 heap reserved, in bytes" }),
+  external: Metric.gauge("nodejs_external_memory_bytes", {
+    description: "Memory of C++ objects bound to JavaScript (buffers), in bytes"
+  }),
+  resident: Metric.gauge("process_resident_memory_bytes", { description: "Resident set size, in bytes" }),
+  cpu: Metric.counter("process_cpu_seconds_total", {
+    description: "CPU time of the process, user and system, in seconds",
+    incremental: true
+  })
+}
+
+const gcKinds: Readonly<Record<number, string>> = {
+  [constants.NODE_PERFORMANCE_GC_MINOR]: "minor",
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: "major",
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: "incremental",
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: "weakcb"
+}
+
+const gcDuration = seriesOf((labels: { readonly kind: string }) =>
+  Metric.histogram("nodejs_gc_duration_seconds", {
+    description: "Garbage-collection pauses, by kind, in seconds",
+    boundaries: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
+    attributes: labels
+  })
+)
+
+/** A GC entry's kind, in `detail` since Node 16 (its type declares no `detail` for `gc` entries). */
+const gcKindOf = (entry: PerformanceEntry): string => {
+  const detail: unknown = "detail" in entry ? entry.detail : undefined
+  const kind =
+    typeof detail === "object" && detail !== null && "kind" in detail && typeof detail.kind === "number"
+      ? gcKinds[detail.kind]
+      : undefined
+  return kind ?? "other"
+}
+
+/**
+ * The runtime, sampled off the hot path: event-loop delay, heap and CPU every
+ * `METRICS_SAMPLE_INTERVAL` by a fiber of their own, GC pauses as V8 reports
+ * them (a PerformanceObserver, called between tasks).
+ */
+const sampleRuntime = Effect.gen(function* () {
+  const interval = yield* MetricsSampleInterval
+  const context = yield* Effect.context<never>()
+  const delay = monitorEventLoopDelay({ resolution: 10 })
+  delay.enable()
+  yield* Effect.addFinalizer(() => Effect.sync(() => delay.disable()))
+
+  const observer = new PerformanceObserver((entries) => {
+    for (const entry of entries.getEntries()) {
+      gcDuration({ kind: gcKindOf(entry) }).updateUnsafe(entry.duration / 1000, context)
+    }
+  })
+  observer.observe({ entryTypes: ["gc"] })
+  yield* Effect.addFinalizer(() => Effect.sync(() => observer.disconnect()))
+
+  let cpu = process.cpuUsage()
+  const sample = Effect.gen(function* () {
+    // An interval without a sample (the very first) has no percentiles to tell.
+    if (delay.count > 0) {
+      yield* Metric.update(runtime.lagP50, delay.percentile(50) / 1e9)
+      yield* Metric.update(runtime.lagP99, delay.percentile(99) / 1e9)
+      yield* Metric.update(runtime.lagMax, delay.max / 1e9)
+    }
+    delay.reset()
+    const memory = process.memoryUsage()
+    yield* Metric.update(runtime.heapUsed, memory.heapUsed)
+    yield* Metric.update(runtime.heapTotal, memory.heapTotal)
+    yield* Metric.update(runtime.external, memory.external)
+    yield* Metric.update(runtime.resident, memory.rss)
+    const since = process.cpuUsage(cpu)
+    cpu = process.cpuUsage()
+    yield* Metric.update(runtime.cpu, (since.user + since.system) / 1e6)
+  })
+  yield* Effect.forkScoped(sample.pipe(Effect.repeat(Schedule.spaced(interval))))
+})
+
+/**
+ * `GET /metrics` in the Prometheus text format on `port`: a second, tiny
+ * server of its own, so a scrape never shares the API's port (nor nginx's),
+ * and is never traced. Built apart, its services discarded: `HttpRouter.serve`
+ * hands on the router it built, and the API's server would add its routes
+ * to that one, so each port would serve the other's routes.
+ */
+const layerMetricsServer = (port: number) =>
+  Layer.effectDiscard(
+    Layer.build(
+      HttpRouter.serve(PrometheusMetrics.layerHttp({ path: "/metrics" }), {
+        disableLogger: true,
+        disableListenLog: true
+      }).pipe(
+        Layer.provide(NodeHttpServer.layer(createServer, { port })),
+        Layer.provide(Layer.succeed(References.TracerEnabled)(false))
+      )
+    ).pipe(Effect.andThen(Effect.log(`metrics on port ${port}, at /metrics`)))
+  )
+
+/** Metrics on `METRICS_PORT`, with the instruments that feed them; without it, the inert instruments. */
+const layerMetrics = Layer.unwrap(
+  Effect.map(MetricsPort, (port) => {
+    if (port === "") return Layer.empty
+    const instruments = Layer.effect(
+      Instruments,
+      Effect.map(makeDatabaseCallTimer, (databaseCall) => ({ exported: true, requests: timeRequests, databaseCall }))
+    )
+    return Layer.mergeAll(instruments, Layer.effectDiscard(sampleRuntime), layerMetricsServer(port))
+  })
+)
+
+const Ratio = Schema.NumberFromString.check(Schema.isBetween({ minimum: 0, maximum: 1 }))
+
+/** The OpenTelemetry SDK's variables for what this exporter does, with their defaults. */
+const TracingConfig = Config.all({
+  endpoint: Config.option(Config.URL("OTEL_EXPORTER_OTLP_ENDPOINT")),
+  protocol: Config.Literals(["http/protobuf", "http/json"], "OTEL_EXPORTER_OTLP_PROTOCOL").pipe(
+    Config.withDefault("http/protobuf")
+  ),
+  ratio: Config.schema(Ratio, "OTEL_TRACES_SAMPLER_ARG").pipe(Config.withDefault(1)),
+  exportInterval: Config.Int("OTEL_BSP_SCHEDULE_DELAY").pipe(Config.withDefault(5000)),
+  serviceName: Config.option(Config.String("OTEL_SERVICE_NAME"))
+})
+
+/**
+ * Samples whole requests: a server span without a parent is kept with
+ * probability `ratio`, and every span under it follows its decision (Effect
+ * gives a child its parent's); a request carrying a `traceparent` keeps the
+ * caller's decision. Spans without a request above them (background work,
+ * start-up) are not exported. The decision is made where the tracer makes a
+ * span, outside any fiber, hence `Math.random`.
+ */
+const sampleRequests = (tracer: Tracer.Tracer, ratio: number): Tracer.Tracer =>
+  Tracer.make({
+    span: (options) =>
+      tracer.span(
+        Option.isSome(options.parent)
+          ? options
+          : { ...options, sampled: options.sampled && options.kind === "server" && Math.random() < ratio }
+      ),
+    ...(tracer.context === undefined ? {} : { context: tracer.context })
+  })
+
+/** `<endpoint>/v1/traces`, as the OpenTelemetry SDKs derive it from `OTEL_EXPORTER_OTLP_ENDPOINT`. */
+const tracesUrl = (endpoint: URL) => {
+  const url = new URL(endpoint)
+  url.pathname = `${url.pathname.replace(/\/$/, "")}/v1/traces`
+  return url.href
+}
+
+/** OTLP traces when `OTEL_EXPORTER_OTLP_ENDPOINT` is set; otherwise span recording off. */
+const layerTracing = (service: string) =>
+  Layer.unwrap(
+    Effect.map(TracingConfig, (config) => {
+      if (Option.isNone(config.endpoint)) return Layer.succeed(References.TracerEnabled)(false)
+      const tracer = Layer.effect(Tracer.Tracer)(
+        Effect.map(
+          OtlpTracer.make({
+            url: tracesUrl(config.endpoint.value),
+            resource: { serviceName: Option.getOrElse(config.serviceName, () => service) },
+            exportInterval: Duration.millis(config.exportInterval)
+          }),
+          (otlp) => sampleRequests(otlp, config.ratio)
+        )
+      )
+      return Layer.mergeAll(
+        tracer,
+        Layer.succeed(References.TracerEnabled)(true),
+        // SQL spans then carry how long they waited for a pooled connection.
+        Layer.succeed(Statement.SpanPropagationEnabled)(true)
+      ).pipe(
+        Layer.provide([
+          OtlpExporter.layerFlusher,
+          FetchHttpClient.layer,
+          config.protocol === "http/json" ? OtlpSerialization.layerJson : OtlpSerialization.layerProtobuf
+        ])
+      )
+    })
+  )
+
+/**
+ * The metric registry of one server: its own, so two servers built in one
+ * process (the two simulators of a test) never add up each other's counters.
+ */
+export const layerMetricRegistry = Layer.sync(Metric.MetricRegistry)((): Metric.MetricRegistry => new Map())
+
+/**
+ * Metrics and traces for the server of `service` (its name in traces), each
+ * on only when configured. Provide it around everything the server builds,
+ * on top of `layerMetricRegistry`.
+ */
+export const layerObservability = (service: string) => Layer.mergeAll(layerMetrics, layerTracing(service))
