@@ -43,11 +43,37 @@ export const ComposeFile = Schema.Struct({
 })
 export type ComposeFile = typeof ComposeFile.Type
 
+/**
+ * A service that starts only with one of its profiles (`docker compose
+ * --profile observability up`): beside the contest's, outside its caps.
+ */
+export const ProfiledService = Schema.Struct({
+  profiles: Schema.NonEmptyArray(Schema.String),
+  image: Schema.String,
+  command: Schema.optional(Schema.Array(Schema.String)),
+  environment: Schema.optional(Schema.Record(Schema.String, Schema.String)),
+  volumes: Schema.optional(Schema.Array(Schema.String)),
+  ports: Schema.optional(Schema.Array(Schema.String)),
+  networks: Schema.optional(Schema.Unknown),
+  depends_on: Schema.optional(Schema.Record(Schema.String, Schema.Struct({ condition: Schema.String })))
+})
+export type ProfiledService = typeof ProfiledService.Type
+
 export interface Compose {
+  /** What `docker compose up` starts: the contest's services, every one capped. */
   readonly file: ComposeFile
+  /** What only a profile starts, by name. */
+  readonly profiled: Readonly<Record<string, ProfiledService>>
   /** The folder relative host paths are resolved against. */
   readonly directory: string
 }
+
+const Sections = Schema.Struct({
+  services: Schema.Record(Schema.String, Schema.Unknown),
+  networks: Schema.optional(Schema.Unknown)
+})
+
+const hasProfiles = Schema.is(Schema.Struct({ profiles: Schema.Unknown }))
 
 /** `${NAME:-default}` and `${NAME}`, as compose substitutes them from the environment. */
 export const interpolate = (text: string, env: Readonly<Record<string, string | undefined>>) =>
@@ -61,8 +87,18 @@ export const load = Effect.fn("Compose.load")(function* (
   env: Readonly<Record<string, string | undefined>>
 ) {
   const text = yield* Effect.promise(() => readFile(path, "utf8"))
-  const file = yield* Schema.decodeUnknownEffect(ComposeFile)(parse(interpolate(text, env), { merge: true }))
-  return { file, directory: dirname(resolve(path)) } satisfies Compose
+  const { services, networks } = yield* Schema.decodeUnknownEffect(Sections)(
+    parse(interpolate(text, env), { merge: true })
+  )
+  const entries = Object.entries(services)
+  const file = yield* Schema.decodeUnknownEffect(ComposeFile)({
+    services: Object.fromEntries(entries.filter(([, service]) => !hasProfiles(service))),
+    networks
+  })
+  const profiled = yield* Schema.decodeUnknownEffect(Schema.Record(Schema.String, ProfiledService))(
+    Object.fromEntries(entries.filter(([, service]) => hasProfiles(service)))
+  )
+  return { file, profiled, directory: dirname(resolve(path)) } satisfies Compose
 })
 
 /** Docker reads "MB" as MiB (go-units' RAMInBytes). */
@@ -84,7 +120,11 @@ export const limitOf = (service: Service): Limit => ({
 })
 
 /** Host path of the volume mounted at `target` (a file or folder), if any. */
-export const volumeSource = (compose: Compose, service: Service, target: string): string | undefined => {
+export const volumeSource = (
+  compose: Compose,
+  service: Pick<Service, "volumes">,
+  target: string
+): string | undefined => {
   for (const volume of service.volumes ?? []) {
     const [source, mountedAt] = volume.split(":")
     if (source !== undefined && mountedAt === target) return resolve(compose.directory, source)

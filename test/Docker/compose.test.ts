@@ -1,15 +1,18 @@
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import { parse } from "yaml"
 import { findExecutable, repositoryRoot, runCommand } from "../../local/Processes.ts"
 import type { ServiceName } from "../../scripts/lib/Bundle.ts"
 import * as Compose from "../../scripts/lib/Compose.ts"
 import * as Nginx from "../../scripts/lib/Nginx.ts"
 import { composePath } from "../../scripts/lib/Stack.ts"
+import { mountedDashboards } from "../support/Dashboards.ts"
 
 /** One way of starting the compose file, and the PostgreSQL it should give. */
 interface Variant {
@@ -83,13 +86,31 @@ const apiInstances = ["api01", "api02"]
 /** What every API instance needs: nginx and the healthcheck reach it on 8080, and it reaches db. */
 const commonApiEnvironment = { PORT: "8080", DATABASE_URL: "postgres://postgres:postgres@db:5432/rinha" }
 
-/** The folders under docker/: one per service with a compose file of its own. */
+/** The folders under docker/ with a compose file of their own: one per service (observability/ only serves them). */
 const serviceFolders = readdirSync(join(repositoryRoot, "docker"))
-  .filter((name) => statSync(join(repositoryRoot, "docker", name)).isDirectory())
+  .filter((name) => existsSync(join(repositoryRoot, "docker", name, "docker-compose.yml")))
   .sort()
 
+/** What the tests read of docker/observability/prometheus/prometheus.yml. */
+const PrometheusConfig = {
+  decode: Schema.decodeUnknownSync(
+    Schema.Struct({
+      scrape_configs: Schema.Array(
+        Schema.Struct({ static_configs: Schema.Array(Schema.Struct({ targets: Schema.Array(Schema.String) })) })
+      )
+    })
+  )
+}
+
+/** What the tests read of Grafana's datasource provisioning. */
+const GrafanaDatasources = {
+  decode: Schema.decodeUnknownSync(
+    Schema.Struct({ datasources: Schema.Array(Schema.Record(Schema.String, Schema.Unknown)) })
+  )
+}
+
 /** The networks a service joins, whether listed or mapped; none listed means compose's default. */
-const networksOf = (service: Compose.Service): ReadonlyArray<string> => {
+const networksOf = (service: Pick<Compose.Service, "networks">): ReadonlyArray<string> => {
   const networks = service.networks
   if (networks === undefined) return ["default"]
   if (Array.isArray(networks)) return networks.map(String)
@@ -98,6 +119,85 @@ const networksOf = (service: Compose.Service): ReadonlyArray<string> => {
 
 describe.each(Object.values(cases))("docker/$name/docker-compose.yml", (service: ServiceCase) => {
   const load = (variant: Variant = service.variants[0]) => Compose.load(composePath(service.name), variant.env)
+
+  it.effect("the observability profile: Prometheus, Grafana and k6, in that profile only, outside the caps", () =>
+    Effect.gen(function* () {
+      const compose = yield* load()
+      assert.deepStrictEqual(Object.keys(compose.profiled).sort(), ["grafana", "k6", "prometheus"])
+      for (const [name, profiled] of Object.entries(compose.profiled)) {
+        assert.deepStrictEqual(profiled.profiles, ["observability"], `${name}: only with --profile observability`)
+        assert.notProperty(compose.file.services, name, `${name} is not a contest service`)
+        // On the stack's network, to reach the APIs and nginx; k6 also where the APIs reach the processors.
+        const expected = name === "k6" ? service.apiNetworks : ["rinha"]
+        assert.deepStrictEqual([...networksOf(profiled)].sort(), [...expected].sort(), `${name}: networks`)
+        for (const volume of profiled.volumes ?? []) {
+          const [source = ""] = volume.split(":")
+          assert.isTrue(existsSync(join(compose.directory, source)), `${name} mounts ${source}, which exists`)
+        }
+      }
+    })
+  )
+
+  it.effect("Prometheus scrapes each API's METRICS_PORT, off in the contest, and takes k6's remote writes", () =>
+    Effect.gen(function* () {
+      const contest = yield* load()
+      for (const [name, api] of Compose.apiServices(contest)) {
+        assert.strictEqual(api.environment?.METRICS_PORT, "", `${name}: metrics off unless asked for`)
+      }
+      const observed = yield* Compose.load(composePath(service.name), {
+        ...service.variants[0].env,
+        METRICS_PORT: "9464"
+      })
+      const prometheus = observed.profiled.prometheus
+      assert.isDefined(prometheus)
+      if (prometheus === undefined) return
+      assert.include(prometheus.command ?? [], "--web.enable-remote-write-receiver")
+      assert.include(prometheus.command ?? [], "--config.file=/etc/prometheus/prometheus.yml")
+      const config = Compose.volumeSource(observed, prometheus, "/etc/prometheus/prometheus.yml")
+      assert.strictEqual(config, join(repositoryRoot, "docker", "observability", "prometheus", "prometheus.yml"))
+      const scrape = PrometheusConfig.decode(parse(readFileSync(config ?? "", "utf8")))
+      const targets = scrape.scrape_configs.flatMap((job) => job.static_configs.flatMap((group) => group.targets))
+      assert.deepStrictEqual(
+        targets,
+        Compose.apiServices(observed).map(([name, api]) => `${api.hostname ?? name}:${api.environment?.METRICS_PORT}`)
+      )
+
+      const k6 = observed.profiled.k6
+      assert.isDefined(k6)
+      if (k6 === undefined) return
+      assert.deepStrictEqual(k6.command, ["run", "-o", "experimental-prometheus-rw", `/k6/${service.name}.ts`])
+      assert.strictEqual(k6.environment?.K6_PROMETHEUS_RW_SERVER_URL, "http://prometheus:9090/api/v1/write")
+      assert.strictEqual(k6.environment?.BASE_URL, "http://nginx:9999")
+      assert.strictEqual(Compose.volumeSource(observed, k6, "/k6"), join(repositoryRoot, "k6"))
+    })
+  )
+
+  it.effect("Grafana: the Prometheus datasource and the dashboards kept in docker/observability, provisioned", () =>
+    Effect.gen(function* () {
+      const compose = yield* load()
+      const grafana = compose.profiled.grafana
+      assert.isDefined(grafana)
+      if (grafana === undefined) return
+      const provisioning = Compose.volumeSource(compose, grafana, "/etc/grafana/provisioning")
+      assert.strictEqual(provisioning, join(repositoryRoot, "docker", "observability", "grafana", "provisioning"))
+      const datasources = readFileSync(join(provisioning ?? "", "datasources", "prometheus.yml"), "utf8")
+      assert.deepInclude(GrafanaDatasources.decode(parse(datasources)).datasources, {
+        name: "Prometheus",
+        uid: "prometheus",
+        type: "prometheus",
+        access: "proxy",
+        url: "http://prometheus:9090",
+        isDefault: true,
+        jsonData: { timeInterval: "5s" }
+      })
+      const dashboards = mountedDashboards(compose, grafana)
+      assert.include(
+        dashboards,
+        join(repositoryRoot, "docker", "observability", "grafana", "dashboards", "platform.json")
+      )
+      assert.include(dashboards, join(repositoryRoot, "docker", "observability", "grafana", "dashboards", "k6.json"))
+    })
+  )
 
   it.effect(`every service is capped, and the caps add up to at most 1.5 CPU and ${service.memoryMB}MB`, () =>
     Effect.gen(function* () {

@@ -84,3 +84,17 @@ export const promtoolProblems = Effect.gen(function* () {
     return result.status === 0 ? "" : `${result.stdout}${result.stderr}`
   })
 })
+
+/**
+ * Allocates and drops some 40 MB of small objects, more than V8's young
+ * generation holds, so that it collects at least once (the GC metrics need a pause to show).
+ */
+export const collectGarbage = () => {
+  let survivors = 0
+  for (let round = 0; round < 10; round++) {
+    const junk: Array<{ readonly round: number; readonly index: number }> = []
+    for (let index = 0; index < 100_000; index++) junk.push({ round, index })
+    survivors += junk.length
+  }
+  return survivors
+}
