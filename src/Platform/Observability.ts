@@ -250,7 +250,8 @@ const sampleRuntime = Effect.gen(function* () {
   observer.observe({ entryTypes: ["gc"] })
   yield* Effect.addFinalizer(() => Effect.sync(() => observer.disconnect()))
 
-  let cpu = process.cpuUsage()
+  // From zero: the first sample counts the process's CPU since it started.
+  let cpu: NodeJS.CpuUsage = { user: 0, system: 0 }
   const sample = Effect.gen(function* () {
     // An interval without a sample (the very first) has no percentiles to tell.
     if (delay.count > 0) {
@@ -264,9 +265,9 @@ const sampleRuntime = Effect.gen(function* () {
     yield* Metric.update(runtime.heapTotal, memory.heapTotal)
     yield* Metric.update(runtime.external, memory.external)
     yield* Metric.update(runtime.resident, memory.rss)
-    const since = process.cpuUsage(cpu)
-    cpu = process.cpuUsage()
-    yield* Metric.update(runtime.cpu, (since.user + since.system) / 1e6)
+    const now = process.cpuUsage()
+    yield* Metric.update(runtime.cpu, (now.user - cpu.user + now.system - cpu.system) / 1e6)
+    cpu = now
   })
   yield* Effect.forkScoped(sample.pipe(Effect.repeat(Schedule.spaced(interval))))
 })

@@ -79,11 +79,11 @@ const isUnavailable = (error: SqlError): boolean => {
  * the whole call is bounded by `DB_TIMEOUT` (a pooled connection awaited
  * included), a database that cannot answer is a `DatabaseUnavailable` defect
  * (503), and anything else unexpected (a statement or a row that does not
- * decode) a plain defect (500). Domain failures stay typed.
+ * decode) a plain defect (500). Domain failures stay typed. With metrics on
+ * (`METRICS_PORT`), every call is timed here too (Observability.ts).
  */
 export const makeDatabaseEdge = Effect.gen(function* () {
   const timeout = yield* DatabaseTimeout
-  // Times the call when metrics are on; the identity otherwise.
   const { databaseCall } = yield* Instruments
   const unanswered = new DatabaseUnavailable({ cause: `no answer within ${Duration.format(timeout)}` })
   return <A, E, R>(call: Effect.Effect<A, E | SqlError | Schema.SchemaError, R>) =>
