@@ -19,7 +19,9 @@ import {
 
 const results = ["ok", "limite_excedido", "cliente_inexistente"] as const
 
-const transactions = seriesOf((labels: { readonly tipo: Tipo; readonly result: (typeof results)[number] }) =>
+type Result = (typeof results)[number]
+
+const transactions = seriesOf((labels: { readonly tipo: Tipo; readonly result: Result }) =>
   Metric.counter("crebitos_transactions_total", {
     description: "Transactions the ledger answered, by type (c, d) and the procedure's result",
     attributes: labels,
@@ -45,54 +47,22 @@ export class Ledger extends Context.Service<Ledger>()("Crebitos/Ledger", {
     const sql = yield* SqlClient.SqlClient
     const edge = yield* makeDatabaseEdge
 
-    const { exported } = yield* Instruments
-    if (exported) {
-      // Every series from the start, at 0: a refusal that never happened still shows as none.
-      for (const tipo of ["c", "d"] as const) {
-        for (const result of results) yield* Metric.update(transactions({ tipo, result }), 0)
-      }
-    }
-    /** Counts each answer by type and result while metrics are exported; adds nothing otherwise. */
-    const counted = <R>(
-      transact: Effect.Effect<SaldoAtual, LimiteExcedido | ClienteNaoEncontrado, R>,
-      _id: ClienteId,
-      { tipo }: Transacao
-    ) =>
-      exported
-        ? transact.pipe(
-            Effect.tap(() => Metric.update(transactions({ tipo, result: "ok" }), 1)),
-            Effect.tapError((refused) =>
-              Metric.update(
-                transactions({
-                  tipo,
-                  result: refused._tag === "LimiteExcedido" ? "limite_excedido" : "cliente_inexistente"
-                }),
-                1
-              )
-            )
-          )
-        : transact
-
     const decodeRegistro = Schema.decodeUnknownEffect(Registro)
     const decodeExtrato = Schema.decodeUnknownEffect(LinhaExtrato)
 
-    const transact = Effect.fn("Ledger.transact")(
-      function* (id: ClienteId, transacao: Transacao) {
-        const [linha] =
-          yield* sql`SELECT * FROM registrar_transacao(${id}, ${transacao.valor}, ${transacao.tipo}, ${transacao.descricao})`
-        const registro = yield* decodeRegistro(linha)
-        switch (registro.resultado) {
-          case "ok":
-            return { limite: registro.limite, saldo: registro.saldo } satisfies SaldoAtual
-          case "limite_excedido":
-            return yield* new LimiteExcedido({ id })
-          case "cliente_inexistente":
-            return yield* new ClienteNaoEncontrado({ id })
-        }
-      },
-      edge,
-      counted
-    )
+    const transact = Effect.fn("Ledger.transact")(function* (id: ClienteId, transacao: Transacao) {
+      const [linha] =
+        yield* sql`SELECT * FROM registrar_transacao(${id}, ${transacao.valor}, ${transacao.tipo}, ${transacao.descricao})`
+      const registro = yield* decodeRegistro(linha)
+      switch (registro.resultado) {
+        case "ok":
+          return { limite: registro.limite, saldo: registro.saldo } satisfies SaldoAtual
+        case "limite_excedido":
+          return yield* new LimiteExcedido({ id })
+        case "cliente_inexistente":
+          return yield* new ClienteNaoEncontrado({ id })
+      }
+    }, edge)
 
     const statement = Effect.fn("Ledger.statement")(function* (id: ClienteId) {
       const [linha] = yield* sql`SELECT * FROM extrato(${id})`
@@ -101,7 +71,25 @@ export class Ledger extends Context.Service<Ledger>()("Crebitos/Ledger", {
       return { saldo: { total, data_extrato, limite }, ultimas_transacoes } satisfies Extrato
     }, edge)
 
-    return { transact, statement } as const
+    // With metrics exported, every answer is counted by type and result too;
+    // without, the ledger is exactly the uncounted one.
+    const { exported } = yield* Instruments
+    const count = (tipo: Tipo, result: Result) => Metric.update(transactions({ tipo, result }), 1)
+    if (exported) {
+      // Every series from the start, at 0: a refusal that never happened still shows, as none.
+      for (const tipo of ["c", "d"] as const) {
+        for (const result of results) yield* Metric.update(transactions({ tipo, result }), 0)
+      }
+    }
+    const countedTransact = (id: ClienteId, transacao: Transacao) =>
+      transact(id, transacao).pipe(
+        Effect.tap(() => count(transacao.tipo, "ok")),
+        Effect.tapError((refused) =>
+          count(transacao.tipo, refused._tag === "LimiteExcedido" ? "limite_excedido" : "cliente_inexistente")
+        )
+      )
+
+    return { transact: exported ? countedTransact : transact, statement } as const
   })
 }) {
   static readonly layer = Layer.effect(this, this.make)
