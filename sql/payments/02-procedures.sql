@@ -16,13 +16,13 @@ CREATE OR REPLACE FUNCTION record_payments(p_payments jsonb) RETURNS void LANGUA
 $$;
 
 -- Totals per processor over [p_from, p_to] by requested_at, both inclusive;
--- NULL bounds are open. Both processors always appear. Amounts come back as
--- float8 cents / 100: the division is correctly rounded, so the value is the
--- double nearest to the exact decimal, which is what JSON prints.
-CREATE OR REPLACE FUNCTION payments_summary(p_from timestamptz, p_to timestamptz)
-RETURNS TABLE (processor text, total_requests integer, total_amount float8)
+-- NULL bounds are open. Both processors always appear. The total is in cents,
+-- as float8: it holds every integer below 2^53 exactly, and it is the number
+-- JavaScript reads it as (int8 would arrive as a bigint).
+CREATE OR REPLACE FUNCTION payment_totals(p_from timestamptz, p_to timestamptz)
+RETURNS TABLE (processor text, total_requests integer, total_cents float8)
 LANGUAGE sql STABLE AS $$
-  SELECT p.name, count(x.correlation_id)::integer, COALESCE(sum(x.amount_cents), 0)::float8 / 100
+  SELECT p.name, count(x.correlation_id)::integer, COALESCE(sum(x.amount_cents), 0)::float8
     FROM (VALUES ('default'), ('fallback')) AS p (name)
     LEFT JOIN payments x
       ON x.processor = p.name
@@ -31,6 +31,9 @@ LANGUAGE sql STABLE AS $$
    GROUP BY p.name
    ORDER BY p.name;
 $$;
+
+-- Its predecessor answered decimals; the service now renders them itself.
+DROP FUNCTION IF EXISTS payments_summary(timestamptz, timestamptz);
 
 CREATE OR REPLACE FUNCTION purge_payments() RETURNS void LANGUAGE sql AS $$
   DELETE FROM payments;

@@ -4,18 +4,18 @@ import * as Option from "effect/Option"
 import type { WarmupRequest } from "../Platform/Warmup.ts"
 import { Api } from "./Api.ts"
 import { Dispatcher } from "./Dispatcher.ts"
-import { Store } from "./Store.ts"
+import { Ledger } from "./Ledger.ts"
 
 export const PaymentsLive = HttpApiBuilder.group(Api, "payments", (handlers) =>
   Effect.gen(function* () {
     const dispatcher = yield* Dispatcher
-    const store = yield* Store
+    const ledger = yield* Ledger
     return handlers
       .handle("pay", ({ payload }) => dispatcher.accept(payload))
       .handle("summary", ({ query }) =>
-        store.summary(Option.fromUndefinedOr(query.from), Option.fromUndefinedOr(query.to))
+        ledger.summary(Option.fromUndefinedOr(query.from), Option.fromUndefinedOr(query.to))
       )
-      .handle("purge", () => store.purge().pipe(Effect.as({ message: "payments purged" })))
+      .handle("purge", () => ledger.purge().pipe(Effect.as({ message: "payments purged" })))
   })
 )
 

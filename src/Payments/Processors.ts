@@ -1,12 +1,14 @@
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { Pool } from "undici"
-import type { CorrelationId, ProcessorName } from "./Domain.ts"
+import { type CorrelationId, type PaymentRequest, type ProcessorName, toDecimal } from "./Domain.ts"
 
 /** Where the processors answer: the contest's addresses by default. */
 const ProcessorsConfig = Config.all({
@@ -20,37 +22,57 @@ const ProcessorsConfig = Config.all({
    * How long one request to a processor may take before its outcome counts
    * as unknown. Above the contest's slowest healthy `default` (100 ms) by far,
    * and short enough that a hung processor is noticed within a few seconds.
+   * undici checks it on a coarse timer of its own that ticks every half
+   * second: it fires up to half a second late, and never before one second.
    */
   timeout: Config.Duration("PROCESSOR_TIMEOUT").pipe(Config.withDefault("3 seconds"))
 })
 
-/** What the processor was sent: the amount as the client gave it, and the instant the processor audits by. */
-export interface ProcessorPayment {
-  readonly correlationId: CorrelationId
-  readonly amount: number
-  readonly requestedAt: string
-}
-
 /**
- * What one request to a processor established.
+ * What one payment request to a processor established.
  * - `Accepted`: it stored the payment now.
  * - `AlreadyHeld`: 422, it held that correlationId before this request.
  * - `Refused`: it answered and stored nothing (500 while failing, 429 when full).
- * - `Unknown`: no answer (timeout, connection lost); it may still store it,
- *   since a processor finishes requests whose client gave up.
+ * - `NoAnswer`: a timeout or a lost connection; it may still store the
+ *   payment, since a processor finishes requests whose client gave up.
  */
-export type SendOutcome =
-  | { readonly _tag: "Accepted" }
-  | { readonly _tag: "AlreadyHeld" }
-  | { readonly _tag: "Refused" }
-  | { readonly _tag: "Unknown" }
+export type SendOutcome = Data.TaggedEnum<{
+  Accepted: Record<never, never>
+  AlreadyHeld: Record<never, never>
+  Refused: Record<never, never>
+  NoAnswer: Record<never, never>
+}>
+export const SendOutcome = Data.taggedEnum<SendOutcome>()
 
-const accepted: SendOutcome = { _tag: "Accepted" }
-const alreadyHeld: SendOutcome = { _tag: "AlreadyHeld" }
-const refused: SendOutcome = { _tag: "Refused" }
-const unknown: SendOutcome = { _tag: "Unknown" }
+const accepted = SendOutcome.Accepted()
+const alreadyHeld = SendOutcome.AlreadyHeld()
+const refused = SendOutcome.Refused()
+const noAnswer = SendOutcome.NoAnswer()
 
-const ServiceHealth = Schema.Struct({ failing: Schema.Boolean, minResponseTime: Schema.Int })
+/** No answer within PROCESSOR_TIMEOUT, or the connection failed. */
+export class ProcessorUnreachable extends Data.TaggedError("ProcessorUnreachable")<{
+  readonly processor: ProcessorName
+  readonly request: string
+  readonly cause: unknown
+}> {}
+
+/** An answer the contract does not allow for this request. */
+export class UnexpectedAnswer extends Data.TaggedError("UnexpectedAnswer")<{
+  readonly processor: ProcessorName
+  readonly request: string
+  readonly status: number
+}> {}
+
+export type ProcessorError = ProcessorUnreachable | UnexpectedAnswer
+
+/** What a processor's health endpoint says. */
+export const ServiceHealth = Schema.Struct({ failing: Schema.Boolean, minResponseTime: Schema.Int })
+export type ServiceHealth = typeof ServiceHealth.Type
+
+const decodeHealth = Schema.decodeUnknownOption(Schema.fromJsonString(ServiceHealth))
+const decodeHeld = Schema.decodeUnknownOption(
+  Schema.fromJsonString(Schema.Struct({ requestedAt: Schema.DateTimeUtcFromString }))
+)
 
 /** An answer of a processor: its status and its body, read to the end. */
 interface Answer {
@@ -78,8 +100,6 @@ export class Processors extends Context.Service<Processors>()("Payments/Processo
       default: yield* pool(config.default),
       fallback: yield* pool(config.fallback)
     }
-    const decodeHealth = Schema.decodeUnknownEffect(Schema.fromJsonString(ServiceHealth))
-    const decodeHeld = Schema.decodeUnknownEffect(Schema.fromJsonString(Schema.Struct({ requestedAt: Schema.String })))
 
     /** One request; fails when no answer came within the timeout. Interrupting it aborts it. */
     const call = (processor: ProcessorName, method: "GET" | "POST", path: string, body?: string) =>
@@ -95,12 +115,18 @@ export class Processors extends Context.Service<Processors>()("Payments/Processo
           })
           return { status: response.statusCode, body: await response.body.text() }
         },
-        catch: (cause) => new Error(`${method} ${processor}${path}: no answer`, { cause })
+        catch: (cause) => new ProcessorUnreachable({ processor, request: `${method} ${path}`, cause })
       })
 
+    /** Sends a payment under `requestedAt`: the only place its amount becomes a decimal again. */
     const send = Effect.fn("Processors.send")(
-      function* (processor: ProcessorName, payment: ProcessorPayment) {
-        const { status } = yield* call(processor, "POST", "/payments", JSON.stringify(payment))
+      function* (processor: ProcessorName, payment: PaymentRequest, requestedAt: DateTime.Utc) {
+        const body = JSON.stringify({
+          correlationId: payment.correlationId,
+          amount: toDecimal(payment.amount),
+          requestedAt: DateTime.formatIso(requestedAt)
+        })
+        const { status } = yield* call(processor, "POST", "/payments", body)
         switch (status) {
           case 200:
             return accepted
@@ -110,7 +136,7 @@ export class Processors extends Context.Service<Processors>()("Payments/Processo
             return refused
         }
       },
-      Effect.catch(() => Effect.succeed(unknown))
+      Effect.catchTag("ProcessorUnreachable", () => Effect.succeed(noAnswer))
     )
 
     /**
@@ -120,17 +146,21 @@ export class Processors extends Context.Service<Processors>()("Payments/Processo
      * 422 would come only after the delay).
      */
     const holding = Effect.fn("Processors.holding")(function* (processor: ProcessorName, correlationId: CorrelationId) {
+      const request = `GET /payments/${correlationId}`
       const { body, status } = yield* call(processor, "GET", `/payments/${correlationId}`)
-      if (status === 404) return Option.none<string>()
-      if (status !== 200) return yield* Effect.fail(new Error(`GET /payments/{id} answered ${status}`))
-      return Option.some((yield* decodeHeld(body)).requestedAt)
+      if (status === 404) return Option.none<DateTime.Utc>()
+      const held = status === 200 ? decodeHeld(body) : Option.none()
+      if (Option.isNone(held)) return yield* new UnexpectedAnswer({ processor, request, status })
+      return Option.some(held.value.requestedAt)
     })
 
     /** The rate-limited health endpoint; callers make sure it is called rarely enough. */
     const health = Effect.fn("Processors.health")(function* (processor: ProcessorName) {
+      const request = "GET /payments/service-health"
       const { body, status } = yield* call(processor, "GET", "/payments/service-health")
-      if (status !== 200) return yield* Effect.fail(new Error(`service-health answered ${status}`))
-      return yield* decodeHealth(body)
+      const answer = status === 200 ? decodeHealth(body) : Option.none()
+      if (Option.isNone(answer)) return yield* new UnexpectedAnswer({ processor, request, status })
+      return answer.value
     })
 
     return { send, holding, health } as const

@@ -2,15 +2,18 @@ import * as Layer from "effect/Layer"
 import { runMain, serveService } from "../Platform/Server.ts"
 import { Api } from "./Api.ts"
 import { Dispatcher } from "./Dispatcher.ts"
+import { ProcessorHealth } from "./Health.ts"
+import { HealthReports } from "./HealthReports.ts"
 import { PaymentsLive, warmupRequests } from "./Http.ts"
+import { Journal } from "./Journal.ts"
+import { Ledger } from "./Ledger.ts"
 import { Processors } from "./Processors.ts"
-import { Router } from "./Router.ts"
-import { Store } from "./Store.ts"
 
+/** Accepted payments in, records out: everything that sends payments to the processors. */
 const Dispatching = Dispatcher.layer.pipe(
-  Layer.provide(Router.layer),
-  Layer.provideMerge(Processors.layer),
-  Layer.provideMerge(Store.layer)
+  Layer.provide(ProcessorHealth.layer.pipe(Layer.provide(HealthReports.layer))),
+  Layer.provide([Processors.layer, Journal.layer]),
+  Layer.provideMerge(Ledger.layer)
 )
 
 /**

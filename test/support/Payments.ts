@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto"
+import { createServer, request } from "node:http"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
@@ -10,7 +11,7 @@ import * as HttpApiClient from "effect/http-api/HttpApiClient"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import { Api } from "../../src/Payments/Api.ts"
-import type { PaymentsSummary } from "../../src/Payments/Domain.ts"
+import { Cents, type PaymentRequest, type PaymentsSummary, type ProcessorTotals } from "../../src/Payments/Domain.ts"
 import { PaymentsServer } from "../../src/Payments/main.ts"
 import { clientFor } from "../../src/Platform/Sql.ts"
 import { ProcessorSimApi } from "../../src/ProcessorSim/Api.ts"
@@ -51,6 +52,44 @@ export const setConditions = (processor: Simulator, delay: number, failure: bool
     processor.admin.setDelay({ payload: { delay } }),
     processor.admin.setFailure({ payload: { failure } })
   ]).pipe(Effect.orDie)
+
+/** A processor's address through a proxy that keeps the body of every `POST /payments` it forwards. */
+export const recordingProxy = (target: Simulator) =>
+  Effect.acquireRelease(
+    Effect.callback<{ readonly url: string; readonly payments: Array<string>; readonly close: () => void }>(
+      (resume) => {
+        const payments: Array<string> = []
+        const { hostname, port } = new URL(target.url)
+        const server = createServer((incoming, outgoing) => {
+          const chunks: Array<Buffer> = []
+          incoming.on("data", (chunk: Buffer) => chunks.push(chunk))
+          incoming.once("end", () => {
+            const body = Buffer.concat(chunks)
+            if (incoming.method === "POST" && incoming.url === "/payments") payments.push(body.toString("utf8"))
+            const forwarded = request(
+              { hostname, port, method: incoming.method, path: incoming.url, headers: incoming.headers },
+              (answer) => {
+                outgoing.writeHead(answer.statusCode ?? 502, answer.headers)
+                answer.pipe(outgoing)
+              }
+            )
+            forwarded.once("error", () => outgoing.destroy())
+            forwarded.end(body)
+          })
+        })
+        server.listen(0, "127.0.0.1", () => {
+          const address = server.address()
+          const proxyPort = typeof address === "object" && address !== null ? address.port : 0
+          const close = () => {
+            server.closeAllConnections()
+            server.close()
+          }
+          resume(Effect.succeed({ url: `http://127.0.0.1:${proxyPort}`, payments, close }))
+        })
+      }
+    ),
+    (proxy) => Effect.sync(() => proxy.close())
+  )
 
 export interface Environment {
   readonly databaseUrl: string
@@ -95,7 +134,8 @@ export const instance = (env: Environment, overrides: Readonly<Record<string, st
   })
 export type Instance = Effect.Success<ReturnType<typeof instance>>
 
-export const newPayment = (amount = 19.9) => ({ correlationId: randomUUID(), amount })
+/** A payment of `cents` (19.90 by default) under a fresh correlationId; the client sends the decimal. */
+export const newPayment = (cents = 1990): PaymentRequest => ({ correlationId: randomUUID(), amount: Cents.make(cents) })
 
 /** POSTs a body as written and answers the status. */
 export const postRaw = (url: string, body: string) =>
@@ -107,23 +147,28 @@ export const postRaw = (url: string, body: string) =>
     return response.status
   }).pipe(Effect.orDie)
 
-export const pay = (service: Instance, payment: { correlationId: string; amount: number }) =>
+export const pay = (service: Instance, payment: PaymentRequest) =>
   service.client.payments.pay({ payload: payment }).pipe(Effect.orDie)
 
 export const summaryOf = (service: Instance) => service.client.payments.summary({ query: {} }).pipe(Effect.orDie)
 
+/** A processor's own totals over its whole book, its decimal total in cents like the service's summary. */
+const processorTotals = (processor: Simulator) =>
+  processor.admin.summary({ query: {} }).pipe(
+    Effect.map(
+      (summary): ProcessorTotals => ({
+        totalRequests: summary.totalRequests,
+        totalAmount: Cents.make(Math.round(summary.totalAmount * 100))
+      })
+    )
+  )
+
 /** Both processors' own totals, in the shape of the service's summary. */
 export const processorsSummary = (env: Environment) =>
-  Effect.gen(function* () {
-    const [processorDefault, processorFallback] = yield* Effect.all([
-      env.processorDefault.admin.summary({ query: {} }),
-      env.processorFallback.admin.summary({ query: {} })
-    ])
-    return {
-      default: { totalRequests: processorDefault.totalRequests, totalAmount: processorDefault.totalAmount },
-      fallback: { totalRequests: processorFallback.totalRequests, totalAmount: processorFallback.totalAmount }
-    } satisfies PaymentsSummary
-  }).pipe(Effect.orDie)
+  Effect.all({ default: processorTotals(env.processorDefault), fallback: processorTotals(env.processorFallback) }).pipe(
+    Effect.map((summary): PaymentsSummary => summary),
+    Effect.orDie
+  )
 
 /** Polls `check` until it holds, for at most `within`; answers the last value either way. */
 export const eventually = <A>(
