@@ -105,8 +105,10 @@ export class Dispatcher extends Context.Service<Dispatcher>()("Payments/Dispatch
         .record({ correlationId: payment.correlationId, amount: payment.amount, ...sent })
         .pipe(Effect.andThen(done(payment)))
 
+    // lookUp and attempt run for every attempt: untraced, like ProcessorHealth.route.
+
     /** Records the payment if a processor that may hold it does: it is looked up before it is sent again. */
-    const lookUp = Effect.fn("Dispatcher.lookUp")(function* (payment: Policy.Dispatch) {
+    const lookUp = Effect.fnUntraced(function* (payment: Policy.Dispatch) {
       for (const processor of Policy.mayHold(payment)) {
         const held = yield* processors.holding(processor, payment.correlationId).pipe(Effect.mapError(() => notYet))
         if (Option.isSome(held)) {
@@ -118,7 +120,7 @@ export class Dispatcher extends Context.Service<Dispatcher>()("Payments/Dispatch
     })
 
     /** One attempt: look up, route, send, learn; fails with NotYet when the payment must try again. */
-    const attempt = Effect.fn("Dispatcher.attempt")(function* (correlationId: CorrelationId) {
+    const attempt = Effect.fnUntraced(function* (correlationId: CorrelationId) {
       const payment = unfinished.get(correlationId)
       if (payment === undefined) return
       if (yield* lookUp(payment)) return
