@@ -7,6 +7,7 @@ import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as HttpServerRespondable from "effect/http/HttpServerRespondable"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
@@ -75,6 +76,26 @@ const isUnavailable = (error: SqlError): boolean => {
 }
 
 /**
+ * `call`, or `orElse` once `timeout` has passed — at once, not after the
+ * call was interrupted: interrupting a statement means asking the server to
+ * cancel it and waiting for it to say so, which a frozen server never does
+ * (the driver gives up after 5 s: a statement on the wire was answered
+ * DB_TIMEOUT + 5 s late, see test/Platform/recovery.test.ts). So the call runs in a fiber of its own,
+ * interrupted in the background when it is late or its caller goes away; one
+ * left behind ends by itself within the server's statement_timeout.
+ */
+export const answerWithin =
+  <B>(timeout: Duration.Duration, orElse: () => Effect.Effect<B>) =>
+  <A, E, R>(call: Effect.Effect<A, E, R>): Effect.Effect<A | B, E, R> =>
+    Effect.flatMap(Effect.forkDetach(call), (fiber) => {
+      const abandon = Effect.forkDetach(Fiber.interrupt(fiber))
+      return Fiber.join(fiber).pipe(
+        Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.andThen(abandon, orElse()) }),
+        Effect.onInterrupt(() => abandon)
+      )
+    })
+
+/**
  * What every service method does with infrastructure failures, at its edge:
  * the whole call is bounded by `DB_TIMEOUT` (a pooled connection awaited
  * included), a database that cannot answer is a `DatabaseUnavailable` defect
@@ -89,7 +110,7 @@ export const makeDatabaseEdge = Effect.gen(function* () {
   return <A, E, R>(call: Effect.Effect<A, E | SqlError | Schema.SchemaError, R>) =>
     databaseCall(
       call.pipe(
-        Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.die(unanswered) }),
+        answerWithin(timeout, () => Effect.die(unanswered)),
         Effect.catchIf(isInfrastructure<E>, (error) =>
           Effect.die(isSqlError(error) && isUnavailable(error) ? new DatabaseUnavailable({ cause: error }) : error)
         )
@@ -173,7 +194,7 @@ export const layerSchema = (folder: Config.Config<string>) =>
 
       const state: Effect.Effect<SchemaState> = sql<{ ready: boolean }>`SELECT service_ready() AS ready`.pipe(
         Effect.map(([row]): SchemaState => (row?.ready === true ? "ready" : "missing")),
-        Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.succeed<SchemaState>("unreachable") }),
+        answerWithin(timeout, () => Effect.succeed<SchemaState>("unreachable")),
         Effect.catch((error) =>
           Effect.succeed<SchemaState>(error.reason._tag === "SqlSyntaxError" ? "missing" : "unreachable")
         )

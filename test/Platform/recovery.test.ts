@@ -2,6 +2,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
@@ -11,6 +12,7 @@ import * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as EmbeddedPostgres from "../../local/EmbeddedPostgres.ts"
 import { freePort, repositoryRoot, spawnNode } from "../../local/Processes.ts"
+import { descendants } from "../../scripts/lib/Cgroups.ts"
 import * as Compose from "../../scripts/lib/Compose.ts"
 import { applySqlFolder, applySqlScript, clientFor } from "../../src/Platform/Sql.ts"
 import { rawRequest } from "../support/Http.ts"
@@ -125,3 +127,43 @@ describe.each<Profile>(["contest", "durable"])(
     )
   }
 )
+
+describe("PostgreSQL frozen (SIGSTOP of every process, as `docker pause`)", () => {
+  it.live(
+    "requests are answered 503 within DB_TIMEOUT, statements already sent included, and 200 again once it thaws",
+    () =>
+      Effect.gen(function* () {
+        const pg = yield* EmbeddedPostgres.start({ dataDir: Option.none(), port: Option.none() })
+        const apiPort = yield* freePort
+        const timeoutMs = 500
+        yield* spawnNode(
+          "src/Crebitos/main.ts",
+          {
+            DATABASE_URL: Redacted.value(pg.url),
+            PORT: String(apiPort),
+            WARMUP_REQUESTS: "0",
+            DB_POOL_SIZE: "2",
+            DB_TIMEOUT: `${timeoutMs} millis`
+          },
+          /Listening on/
+        )
+        assert.strictEqual((yield* transact(apiPort, "antes")).status, 200)
+        const frozen = [pg.pid, ...(yield* Effect.promise(() => descendants(pg.pid)))]
+        const signal = (name: NodeJS.Signals) =>
+          Effect.sync(() => frozen.forEach((pid) => void process.kill(pid, name)))
+        yield* signal("SIGSTOP")
+        // More requests than pooled connections: some statements go out to the
+        // frozen server (interrupting those cannot wait for its cancel), the others wait for a connection.
+        const answers = yield* Effect.all(
+          Array.from({ length: 6 }, (_, i) => Effect.timed(transact(apiPort, `congelada${i}`))),
+          { concurrency: "unbounded" }
+        ).pipe(Effect.ensuring(signal("SIGCONT")))
+        for (const [elapsed, answer] of answers) {
+          assert.strictEqual(answer.status, 503)
+          assert.isBelow(Duration.toMillis(elapsed), timeoutMs + 1000)
+        }
+        assert.strictEqual((yield* transact(apiPort, "depois")).status, 200)
+      }).pipe(Effect.scoped),
+    60_000
+  )
+})
