@@ -1,7 +1,11 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { connect, createServer } from "node:net"
 import { fileURLToPath } from "node:url"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Ref from "effect/Ref"
+import * as Scope from "effect/Scope"
 
 export const repositoryRoot = fileURLToPath(new URL("..", import.meta.url))
 
@@ -13,6 +17,8 @@ export interface Running {
 
 export interface SpawnOptions {
   readonly env?: Readonly<Record<string, string>>
+  /** The repository root unless given. */
+  readonly cwd?: string
   /** Output that means the process is ready; without it, ready once started. */
   readonly ready?: RegExp | undefined
   /** cgroup.procs files the process enters before it execs, so its caps hold from the start. */
@@ -37,7 +43,7 @@ export const spawnProcess = (command: string, args: ReadonlyArray<string>, optio
               ["-c", 'for f in $RINHA_CGROUP_PROCS; do echo $$ > "$f"; done; exec "$@"', "sh", command, ...args]
             ]
       const child = spawn(file, argv, {
-        cwd: repositoryRoot,
+        cwd: options.cwd ?? repositoryRoot,
         env: { ...process.env, ...options.env, RINHA_CGROUP_PROCS: (options.cgroupProcs ?? []).join(" ") },
         detached: true,
         stdio: ["ignore", "pipe", "pipe"]
@@ -105,6 +111,75 @@ export const stopGracefully = (running: Running, signal: NodeJS.Signals, timeout
     process.kill(-child.pid, signal)
     yield* exited(child).pipe(Effect.timeoutOrElse({ duration: timeoutMs, orElse: () => Effect.void }))
   })
+
+/**
+ * How long Docker waits before restarting a container that exited (its
+ * restart policy): 100 ms at first, doubled after each restart of one that
+ * ran less than 10 s, back to 100 ms once one ran longer; at most a minute.
+ */
+export const restartDelayMillis = (previousMillis: number | undefined, ranForMillis: number): number =>
+  previousMillis === undefined || ranForMillis >= 10_000 ? 100 : Math.min(2 * previousMillis, 60_000)
+
+export interface KeptRunning {
+  /** The process running now: it changes with each restart. */
+  readonly current: Effect.Effect<Running>
+}
+
+/**
+ * Keeps a process running as Docker's `restart: unless-stopped` keeps a
+ * container: started now (failing if the first start fails), and started
+ * again with `start` whenever it exits without being asked to, after
+ * `restartDelayMillis`. Each run has a scope of its own, closed when it
+ * exits; closing the enclosing scope stops the watch first, then the
+ * process (through the finalizers `start` added), so a requested stop is
+ * never taken for a crash.
+ */
+export const keepRunning = Effect.fn("Processes.keepRunning")(function* (
+  name: string,
+  start: Effect.Effect<Running, Error, Scope.Scope>
+) {
+  const run = Effect.gen(function* () {
+    const scope = yield* Scope.make()
+    const running = yield* start.pipe(
+      Scope.provide(scope),
+      Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)))
+    )
+    return { scope, running, startedAt: yield* Clock.currentTimeMillis }
+  })
+  const current = yield* Ref.make(yield* run)
+  yield* Effect.addFinalizer(() => Effect.flatMap(Ref.get(current), ({ scope }) => Scope.close(scope, Exit.void)))
+
+  /** Starts it again; the new run becomes `current` even if interrupted as it lands. */
+  const startAgain = Effect.uninterruptibleMask((restore) =>
+    Effect.exit(restore(run)).pipe(
+      Effect.tap((next) => (Exit.isSuccess(next) ? Ref.set(current, next.value) : Effect.void))
+    )
+  )
+
+  const watch = Effect.gen(function* () {
+    let delay: number | undefined
+    while (true) {
+      const { running, scope, startedAt } = yield* Ref.get(current)
+      const ended = yield* exited(running.child)
+      yield* Scope.close(scope, Exit.void)
+      delay = restartDelayMillis(delay, (yield* Clock.currentTimeMillis) - startedAt)
+      yield* Effect.logWarning(
+        `${name} (pid ${running.child.pid}) exited (${ended}); restarting it in ${delay} ms (restart: unless-stopped)`
+      )
+      while (true) {
+        yield* Effect.sleep(delay)
+        const next = yield* startAgain
+        if (Exit.isSuccess(next)) break
+        delay = restartDelayMillis(delay, 0)
+        yield* Effect.logWarning(`${name} did not start again; next try in ${delay} ms`, next.cause)
+      }
+      yield* Effect.logWarning(`${name} restarted (pid ${(yield* Ref.get(current)).running.child.pid})`)
+    }
+  })
+
+  yield* Effect.forkScoped(watch)
+  return { current: Effect.map(Ref.get(current), ({ running }) => running) } satisfies KeptRunning
+})
 
 /** Runs a command to completion, failing with its output when it fails. */
 export const runCommand = (command: string, args: ReadonlyArray<string>, env?: Readonly<Record<string, string>>) =>

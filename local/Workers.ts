@@ -31,7 +31,7 @@ const listening = (worker: Worker) =>
  * it started serving is replaced, so one crash cannot take the service down;
  * one that cannot start fails the whole start.
  */
-export const runWorkers = Effect.fn("Cluster.runWorkers")(function* (options: WorkersOptions) {
+export const runWorkers = Effect.fn("Workers.runWorkers")(function* (options: WorkersOptions) {
   cluster.setupPrimary({ exec: options.entry })
   let stopping = false
 

@@ -47,7 +47,7 @@ const measure = (entry: string, databaseUrl: string) =>
   }).pipe(Effect.scoped)
 
 const program = Effect.gen(function* () {
-  yield* Effect.promise(bundle)
+  yield* Effect.promise(() => bundle())
   const pg = yield* EmbeddedPostgres.start({ dataDir: Option.none(), port: Option.none() })
   const url = Redacted.value(pg.url)
   console.log("variant  run  listening  healthy  RSS healthy  RSS after 5k requests")

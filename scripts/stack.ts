@@ -1,17 +1,22 @@
 /**
- * `npm run stack [-- --pg-profile contest|durable] [--port 9999] [--verbose]`:
+ * `npm run stack [-- --pg-profile contest|durable] [--port 9999] [--set NAME=value]… [--verbose]`:
  * the Crébitos compose topology without Docker (nginx on :9999, two capped
  * API processes, PostgreSQL), until Ctrl-C.
  *
- * `npm run stack:payments [-- --port 9999] [--verbose]`: the Payments
- * topology the same way, plus the two Payment Processor simulators the
- * contest provides (default on :8001, fee 0.05; fallback on :8002, fee 0.15;
- * admin token 123).
+ * `npm run stack:payments [-- --port 9999] [--processor-ports 8001,8002] [--set NAME=value]… [--verbose]`:
+ * the Payments topology the same way, plus the two Payment Processor
+ * simulators the contest provides (default on :8001, fee 0.05; fallback on
+ * :8002, fee 0.15; admin token 123; `--processor-ports 0,0` for free ports).
+ *
+ * Like `restart: unless-stopped` in the compose files, a process of the
+ * stack that dies is started again, on the same port and data.
  */
 
 import { parseArgs } from "node:util"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Effect from "effect/Effect"
+import * as Options from "./lib/Options.ts"
+import * as Payments from "./lib/Payments.ts"
 import * as Simulators from "./lib/Simulators.ts"
 import * as Stack from "./lib/Stack.ts"
 
@@ -20,39 +25,54 @@ const { values } = parseArgs({
     service: { type: "string", default: "crebitos" },
     "pg-profile": { type: "string", default: "contest" },
     port: { type: "string", default: "9999" },
+    "processor-ports": {
+      type: "string",
+      default: `${Simulators.documentedPorts.default},${Simulators.documentedPorts.fallback}`
+    },
+    set: { type: "string", multiple: true, default: [] },
     verbose: { type: "boolean", default: false }
   }
 })
 
-const service = values.service
-const pgProfile = values["pg-profile"]
-if (service !== "crebitos" && service !== "payments") throw new Error("--service is crebitos or payments")
-if (pgProfile !== "contest" && pgProfile !== "durable") throw new Error("--pg-profile is contest or durable")
+const [defaultPort = "", fallbackPort = "", ...extra] = values["processor-ports"].split(",")
+if (extra.length > 0) throw new Error("--processor-ports takes two ports: default,fallback")
+const processorPorts: Simulators.Ports = {
+  default: Options.port("--processor-ports", defaultPort),
+  fallback: Options.port("--processor-ports", fallbackPort)
+}
+
+const options: Stack.StackOptions = {
+  service: values.service === "payments" ? "payments" : "crebitos",
+  pgProfile: Options.pgProfile(values["pg-profile"]),
+  port: Options.port("--port", values.port),
+  verbose: values.verbose,
+  apiEnvironment: Options.settings(values.set)
+}
+if (values.service !== "crebitos" && values.service !== "payments") throw new Error("--service is crebitos or payments")
+
+/** Starts the stack; for Payments, says where its simulators are. */
+const start = Effect.gen(function* () {
+  if (options.service === "crebitos") return { stack: yield* Stack.up(options), extra: [] }
+  const stack = yield* Payments.up(processorPorts)(options)
+  const { token, urls } = stack.simulators
+  return {
+    stack,
+    extra: [`  processors (uncapped): default ${urls.default}, fallback ${urls.fallback}, token ${token}`]
+  }
+})
 
 const program = Effect.gen(function* () {
-  const simulators = { ...Simulators.contestSimulators, verbose: values.verbose }
-  const stack = yield* Stack.up({
-    service,
-    pgProfile,
-    port: Number(values.port),
-    verbose: values.verbose,
-    ...(service === "payments" ? { apiEnvironment: Simulators.apiEnvironment(simulators) } : {})
-  })
+  const { extra, stack } = yield* start
   console.log(
-    `\n${service === "crebitos" ? `Crébitos stack (PostgreSQL profile ${pgProfile})` : "Payments stack"} on ${stack.url}`
+    `\n${options.service === "crebitos" ? `Crébitos stack (PostgreSQL profile ${options.pgProfile})` : "Payments stack"} on ${stack.url}`
   )
   for (const running of stack.services) {
     const cap = running.capped
       ? `${running.limit.cpus} CPU, ${Math.round(running.limit.memoryBytes / 2 ** 20)}MB`
       : "uncapped"
-    console.log(`  ${running.name.padEnd(6)} pid ${running.pid}  ${cap}`)
+    console.log(`  ${running.name.padEnd(6)} pid ${yield* running.pid}  ${cap}`)
   }
-  if (service === "payments") {
-    const running = yield* Simulators.start(simulators)
-    console.log(
-      `  processors (uncapped): default ${running.defaultUrl}, fallback ${running.fallbackUrl}, token ${running.token}`
-    )
-  }
+  for (const line of extra) console.log(line)
   console.log("Ctrl-C to stop.")
   return yield* Effect.never
 })

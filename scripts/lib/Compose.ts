@@ -16,6 +16,7 @@ export const Service = Schema.Struct({
   image: Schema.optional(Schema.String),
   build: Schema.optional(Schema.Unknown),
   hostname: Schema.optional(Schema.String),
+  restart: Schema.optional(Schema.Literals(["no", "always", "on-failure", "unless-stopped"])),
   environment: Schema.optional(Schema.Record(Schema.String, Schema.String)),
   volumes: Schema.optional(Schema.Array(Schema.String)),
   ports: Schema.optional(Schema.Array(Schema.String)),

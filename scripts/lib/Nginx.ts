@@ -47,14 +47,15 @@ export const ensure = Effect.gen(function* () {
 })
 
 /**
- * The compose nginx.conf with each `server <service>:<port>;` upstream
- * pointed at the local port of that service, and the listen port replaced.
+ * The compose nginx.conf with each `server <service>:<port> [parameters];`
+ * upstream pointed at the local port of that service (its parameters kept),
+ * and the listen port replaced.
  */
 export const localConfig = (conf: string, upstreams: Readonly<Record<string, number>>, listen: number) =>
   conf
-    .replace(/server\s+([\w-]+):(\d+)\s*;/g, (_, service: string) => {
+    .replace(/server\s+([\w-]+):(\d+)([^;]*);/g, (_, service: string, _port: string, parameters: string) => {
       const port = upstreams[service]
       if (port === undefined) throw new Error(`nginx.conf names ${service}, which the stack does not run`)
-      return `server 127.0.0.1:${port};`
+      return `server 127.0.0.1:${port}${parameters};`
     })
     .replace(/listen\s+\d+\s*;/g, `listen ${listen};`)

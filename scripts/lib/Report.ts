@@ -15,6 +15,8 @@ export interface ServiceReport {
   readonly name: string
   readonly limit: Limit
   readonly capped: boolean
+  /** How long it was measured for. */
+  readonly seconds: number
   readonly cpuSeconds: number
   readonly peakRssBytes: number
   readonly peakChargedBytes: number
@@ -40,6 +42,8 @@ export interface Summary {
   readonly distribution: ReadonlyArray<{ readonly fraction: number; readonly ms: number }>
   /** A service's own results (a score, totals per processor), shown first. */
   readonly sections?: ReadonlyArray<Section>
+  /** Other pages of the report folder, linked at the end (k6's own dashboard). */
+  readonly attachments?: ReadonlyArray<{ readonly file: string; readonly label: string }>
 }
 
 export interface Section {
@@ -74,18 +78,18 @@ const servicesHeader = [
   "peak charged",
   "throttled periods"
 ]
-const serviceRow = (s: ServiceReport, seconds: number) => [
+const serviceRow = (s: ServiceReport) => [
   s.name,
   s.capped ? `${s.limit.cpus} CPU, ${mb(s.limit.memoryBytes)}` : "uncapped",
   s.cpuSeconds.toFixed(1),
-  `${((100 * s.cpuSeconds) / (s.limit.cpus * seconds)).toFixed(0)}%`,
+  `${((100 * s.cpuSeconds) / (s.limit.cpus * s.seconds)).toFixed(0)}%`,
   mb(s.peakRssBytes),
   `${((100 * s.peakRssBytes) / s.limit.memoryBytes).toFixed(0)}%`,
   mb(s.peakChargedBytes),
   String(s.throttledPeriods)
 ]
 
-const markdownTable = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>) =>
+export const markdownTable = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>) =>
   [header, header.map(() => "---"), ...rows].map((cells) => `| ${cells.join(" | ")} |`).join("\n")
 
 const escapeHtml = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
@@ -95,9 +99,7 @@ const htmlTable = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyAr
     .map((cells) => `<tr>${cells.map((cell) => `<td>${escapeHtml(cell)}</td>`).join("")}</tr>`)
     .join("")}</tbody></table>`
 
-export const markdown = (summary: Summary) => {
-  const seconds = Number(summary.run.durationSeconds ?? 1)
-  return `# ${summary.title}
+export const markdown = (summary: Summary) => `# ${summary.title}
 
 **${summary.verdict.passed ? "PASSED" : "FAILED"}**${summary.verdict.reasons.map((reason) => `\n- ${reason}`).join("")}
 
@@ -115,12 +117,8 @@ ${markdownTable(statsHeader, [statsRow("all", summary.overall), ...Object.entrie
 
 ## Services
 
-${markdownTable(
-  servicesHeader,
-  summary.services.map((service) => serviceRow(service, seconds))
-)}
+${markdownTable(servicesHeader, summary.services.map(serviceRow))}
 `
-}
 
 // --- plots --------------------------------------------------------------------
 
@@ -238,9 +236,7 @@ ${distribution.map((point) => `<circle cx="${x(point.fraction)}" cy="${y(point.m
 </svg>`
 }
 
-export const html = (summary: Summary) => {
-  const seconds = Number(summary.run.durationSeconds ?? 1)
-  return `<!doctype html>
+export const html = (summary: Summary) => `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(summary.title)}</title>
 <style>
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 960px; color: #222 }
@@ -266,20 +262,16 @@ ${latencyByPercentile(summary.distribution)}
 <h2>Latency by scenario</h2>
 ${htmlTable(statsHeader, [statsRow("all", summary.overall), ...Object.entries(summary.scenarios).map(([name, s]) => statsRow(name, s))])}
 <h2>Services</h2>
-${htmlTable(
-  servicesHeader,
-  summary.services.map((service) => serviceRow(service, seconds))
-)}
+${htmlTable(servicesHeader, summary.services.map(serviceRow))}
 <p>Peak RSS: anonymous plus shared memory of the service's cgroup (PostgreSQL's buffers included, page cache not), sampled every 0.5 s.
 Peak charged: the kernel's high-water mark of all memory charged to it, page cache included. CPU % of limit: over the load's duration.</p>
 <h2>Run</h2>
 <dl>${Object.entries(summary.run)
-    .map(([key, value]) => `<dt>${escapeHtml(key)}</dt><dd>${escapeHtml(String(value))}</dd>`)
-    .join("")}</dl>
-<p>k6's own dashboard for this run: <a href="k6-dashboard.html">k6-dashboard.html</a>.</p>
+  .map(([key, value]) => `<dt>${escapeHtml(key)}</dt><dd>${escapeHtml(String(value))}</dd>`)
+  .join("")}</dl>
+${(summary.attachments ?? []).map(({ file, label }) => `<p>${escapeHtml(label)}: <a href="${escapeHtml(file)}">${escapeHtml(file)}</a>.</p>`).join("\n")}
 </body></html>
 `
-}
 
 export const write = (dir: string, summary: Summary) =>
   Effect.promise(async () => {

@@ -2,7 +2,9 @@
  * The compose topology as plain processes on this machine: PostgreSQL
  * (embedded, with the compose file's settings and init scripts), one bundled
  * API process per API service, and nginx with the compose nginx.conf — each
- * in a cgroup with the compose file's CPU and memory limits.
+ * in a cgroup with the compose file's CPU and memory limits, and each kept
+ * running as the compose file's `restart: unless-stopped` keeps a container:
+ * a process that dies is started again on the same port (and data).
  */
 
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
@@ -12,38 +14,62 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as EmbeddedPostgres from "../../local/EmbeddedPostgres.ts"
-import { freePort, listening, repositoryRoot, spawnProcess, stopGracefully } from "../../local/Processes.ts"
+import {
+  freePort,
+  keepRunning,
+  listening,
+  type Running,
+  repositoryRoot,
+  spawnProcess,
+  stopGracefully
+} from "../../local/Processes.ts"
 import { applySqlScript, clientFor } from "../../src/Platform/Sql.ts"
 import { bundle, type ServiceName } from "./Bundle.ts"
 import * as Cgroups from "./Cgroups.ts"
 import * as Compose from "./Compose.ts"
 import * as Nginx from "./Nginx.ts"
 
+export type PgProfile = "contest" | "durable"
+
 export interface StackOptions {
   readonly service: ServiceName
-  readonly pgProfile: "contest" | "durable"
-  /** Where nginx listens; the contest's 9999 by default. */
+  readonly pgProfile: PgProfile
+  /** Where nginx listens (the contest's 9999 by default); 0 for a free port. */
   readonly port: number
   /** Print every process's output as it comes. */
   readonly verbose: boolean
-  /** Set in every API process over the compose environment: where the stack's outside services are. */
+  /** Set in every API process over the compose environment: where the stack's outside services are, overrides. */
   readonly apiEnvironment?: Readonly<Record<string, string>>
 }
 
+/** A service of the compose file, running: what it may use, and what it used. */
 export interface RunningService {
   readonly name: string
-  readonly pid: number
+  /** Its process now: another one after a restart. */
+  readonly pid: Effect.Effect<number>
   readonly limit: Compose.Limit
   readonly capped: boolean
   readonly usage: Effect.Effect<Cgroups.Usage>
 }
 
+/** One API instance, reachable directly (not through nginx) on its own port. */
+export interface Api {
+  readonly name: string
+  readonly url: string
+  readonly pid: Effect.Effect<number>
+}
+
 export interface Stack {
+  /** nginx: the service as its clients see it. */
   readonly url: string
   readonly databaseUrl: string
   readonly services: ReadonlyArray<RunningService>
+  readonly apis: ReadonlyArray<Api>
+  /** PostgreSQL's main process now (its backends are its children). */
+  readonly databasePid: Effect.Effect<number>
 }
 
 export const composePath = (service: ServiceName) => join(repositoryRoot, "docker", service, "docker-compose.yml")
@@ -54,6 +80,149 @@ const serviceNamed = (compose: Compose.Compose, name: string) => {
   return service
 }
 
+const pidOf = (current: Effect.Effect<Running>) => Effect.map(current, (running) => running.child.pid ?? 0)
+
+/**
+ * Where a service's processes go — a cgroup with its caps when this machine
+ * allows it, removed with the scope — and how its usage is read either way.
+ */
+const placement = Effect.fn("Stack.placement")(function* (capped: boolean, name: string, service: Compose.Service) {
+  const limit = Compose.limitOf(service)
+  const cgroup = capped ? Option.some(yield* Cgroups.make(name, limit)) : Option.none()
+  return {
+    cgroup,
+    procs: Option.match(cgroup, { onNone: () => undefined, onSome: Cgroups.procsFiles }),
+    running: (pid: Effect.Effect<number>): RunningService => ({
+      name,
+      pid,
+      limit,
+      capped,
+      usage: Option.match(cgroup, { onNone: () => Effect.flatMap(pid, Cgroups.treeUsage), onSome: Cgroups.usage })
+    })
+  }
+})
+
+/** A process that is stopped with `signal` when its scope closes. */
+const stoppedWith = (start: Effect.Effect<Running, Error, Scope.Scope>, signal: NodeJS.Signals) =>
+  Effect.tap(start, (running) => Effect.addFinalizer(() => stopGracefully(running, signal)))
+
+/** PostgreSQL: the compose file's settings, database and init scripts (run once, on the empty data directory). */
+const startDatabase = Effect.fn("Stack.startDatabase")(function* (compose: Compose.Compose, capped: boolean) {
+  const db = serviceNamed(compose, "db")
+  const place = yield* placement(capped, "db", db)
+  const confPath = Compose.volumeSource(compose, db, "/etc/postgresql/postgresql.conf")
+  const { listen_addresses: _, ...settings } =
+    confPath === undefined ? {} : Compose.parsePostgresConf(yield* Effect.promise(() => readFile(confPath, "utf8")))
+  const pg = yield* EmbeddedPostgres.supervise({
+    dataDir: Option.none(),
+    port: Option.none(),
+    settings,
+    // A restarted server joins the same cgroup; its backends follow it.
+    onStart: (pid) => Option.match(place.cgroup, { onNone: () => Effect.void, onSome: (cg) => Cgroups.adopt(cg, pid) })
+  })
+  yield* Effect.forkScoped(pg.watch.pipe(Effect.catch((error) => Effect.logError(error.message))))
+  const database = db.environment?.POSTGRES_DB ?? "postgres"
+  const serverUrl = Redacted.value(pg.url)
+  const databaseUrl = serverUrl.replace(/\/postgres$/, `/${database}`)
+  const scripts = yield* Effect.forEach(Compose.initScripts(compose, db), (script) =>
+    Effect.promise(() => readFile(script, "utf8"))
+  )
+  // What the image's entrypoint does at first start; its connections close right after.
+  yield* Effect.scoped(
+    Effect.gen(function* () {
+      if (database !== "postgres") yield* (yield* clientFor(serverUrl)).unsafe(`CREATE DATABASE ${database}`)
+      const sql = yield* clientFor(databaseUrl)
+      yield* applySqlScript(scripts.join("\n")).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+    })
+  )
+  return { databaseUrl, pid: pg.pid, running: place.running(pg.pid) }
+})
+
+/** One API instance: the bundle the image runs, with the compose environment, on a port of its own. */
+const startApi = Effect.fn("Stack.startApi")(function* (
+  name: string,
+  api: Compose.Service,
+  databaseUrl: string,
+  options: StackOptions & { readonly capped: boolean }
+) {
+  const place = yield* placement(options.capped, name, api)
+  const port = yield* freePort
+  const composedUrl = new URL(api.environment?.DATABASE_URL ?? databaseUrl)
+  composedUrl.host = new URL(databaseUrl).host
+  const instance = yield* keepRunning(
+    name,
+    stoppedWith(
+      spawnProcess(process.execPath, [join(repositoryRoot, "dist", `${options.service}.mjs`)], {
+        env: {
+          ...api.environment,
+          ...options.apiEnvironment,
+          PORT: String(port),
+          DATABASE_URL: composedUrl.href,
+          SQL_DIR: join(repositoryRoot, "sql", options.service)
+        },
+        ready: /Listening on/,
+        cgroupProcs: place.procs,
+        ...(options.verbose ? { echo: name } : {})
+      }),
+      "SIGTERM"
+    )
+  )
+  const url = `http://127.0.0.1:${port}`
+  // compose starts nginx once the API is healthy: warm, and its database answering.
+  yield* Effect.tryPromise(() => fetch(`${url}/healthz`)).pipe(
+    Effect.filterOrFail((response) => response.ok),
+    Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 300 }),
+    Effect.catch(() =>
+      Effect.flatMap(instance.current, (running) =>
+        Effect.fail(new Error(`${name} never became healthy:\n${running.output()}`))
+      )
+    )
+  )
+  const pid = pidOf(instance.current)
+  return { api: { name, url, pid } satisfies Api, hostname: api.hostname ?? name, port, running: place.running(pid) }
+})
+
+/** nginx: the compose nginx.conf, its upstreams pointed at the local ports, listening on `port`. */
+const startNginx = Effect.fn("Stack.startNginx")(function* (
+  compose: Compose.Compose,
+  upstreams: Readonly<Record<string, number>>,
+  options: StackOptions & { readonly capped: boolean }
+) {
+  const nginx = serviceNamed(compose, "nginx")
+  const place = yield* placement(options.capped, "nginx", nginx)
+  const binary = yield* Nginx.ensure
+  const confSource = Compose.volumeSource(compose, nginx, "/etc/nginx/nginx.conf")
+  if (confSource === undefined) return yield* Effect.die(new Error("the nginx service mounts no nginx.conf"))
+  const prefix = yield* Effect.acquireRelease(
+    Effect.promise(() => mkdtemp(join(tmpdir(), "rinha-nginx-"))),
+    (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
+  )
+  const conf = Nginx.localConfig(yield* Effect.promise(() => readFile(confSource, "utf8")), upstreams, options.port)
+  yield* Effect.promise(() => writeFile(join(prefix, "nginx.conf"), conf))
+  const args = ["-p", prefix, "-c", resolve(prefix, "nginx.conf"), "-e", "stderr"]
+  const proxy = yield* keepRunning(
+    "nginx",
+    stoppedWith(
+      spawnProcess(binary, [...args, "-g", `daemon off; pid ${join(prefix, "nginx.pid")};`], {
+        cgroupProcs: place.procs,
+        ...(options.verbose ? { echo: "nginx" } : {})
+      }),
+      "SIGQUIT"
+    )
+  )
+  // nginx says nothing when it is up: ready is the port answering.
+  yield* listening(options.port).pipe(
+    Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 100 }),
+    Effect.catch(() =>
+      Effect.flatMap(proxy.current, (running) =>
+        Effect.fail(new Error(`nginx is not listening on ${options.port}:\n${running.output()}`))
+      )
+    )
+  )
+  return place.running(pidOf(proxy.current))
+})
+
+/** Brings the stack up in compose's order — database, APIs once it is healthy, nginx once they are — for the scope. */
 export const up = Effect.fn("Stack.up")(function* (options: StackOptions) {
   const compose = yield* Compose.load(composePath(options.service), { ...process.env, PG_PROFILE: options.pgProfile })
   const capped = yield* Cgroups.available
@@ -63,116 +232,26 @@ export const up = Effect.fn("Stack.up")(function* (options: StackOptions) {
         "!!! Its numbers say nothing about the contest's 1.5 CPU / 550MB.\n"
     )
   }
-  yield* Effect.promise(bundle)
-  const services: Array<RunningService> = []
-
-  /** A cgroup for the service when possible; its usage reader either way. */
-  const meter = Effect.fn(function* (name: string, limit: Compose.Limit) {
-    const cgroup = capped ? Option.some(yield* Cgroups.make(name, limit)) : Option.none()
-    return {
-      cgroup,
-      register: (pid: number) =>
-        services.push({
-          name,
-          pid,
-          limit,
-          capped,
-          usage: Option.match(cgroup, { onNone: () => Cgroups.treeUsage(pid), onSome: Cgroups.usage })
-        })
-    }
-  })
-
-  // PostgreSQL: the compose file's settings, database and init scripts.
-  const db = serviceNamed(compose, "db")
-  const dbMeter = yield* meter("db", Compose.limitOf(db))
-  const confPath = Compose.volumeSource(compose, db, "/etc/postgresql/postgresql.conf")
-  const { listen_addresses: _, ...settings } =
-    confPath === undefined ? {} : Compose.parsePostgresConf(yield* Effect.promise(() => readFile(confPath, "utf8")))
-  const pg = yield* EmbeddedPostgres.start({ dataDir: Option.none(), port: Option.none(), settings })
-  if (Option.isSome(dbMeter.cgroup)) yield* Cgroups.adopt(dbMeter.cgroup.value, pg.pid)
-  dbMeter.register(pg.pid)
-  const database = db.environment?.POSTGRES_DB ?? "postgres"
-  const serverUrl = Redacted.value(pg.url)
-  const databaseUrl = serverUrl.replace(/\/postgres$/, `/${database}`)
-  const initScripts = Compose.initScripts(compose, db)
-  const scripts = yield* Effect.forEach(initScripts, (script) => Effect.promise(() => readFile(script, "utf8")))
-  // What the image's entrypoint does at first start; its connections close right after.
-  yield* Effect.scoped(
-    Effect.gen(function* () {
-      if (database !== "postgres") yield* (yield* clientFor(serverUrl)).unsafe(`CREATE DATABASE ${database}`)
-      const sql = yield* clientFor(databaseUrl)
-      yield* applySqlScript(scripts.join("\n")).pipe(Effect.provideService(SqlClient.SqlClient, sql))
-    })
+  yield* Effect.promise(() => bundle())
+  const database = yield* startDatabase(compose, capped)
+  const apis = yield* Effect.forEach(
+    Compose.apiServices(compose),
+    ([name, api]) => startApi(name, api, database.databaseUrl, { ...options, capped }),
+    { concurrency: "unbounded" }
   )
-
-  // The API instances: the bundle the image runs, with the compose environment.
-  const upstreams: Record<string, number> = {}
-  for (const [name, api] of Compose.apiServices(compose)) {
-    const apiMeter = yield* meter(name, Compose.limitOf(api))
-    const port = yield* freePort
-    const composedUrl = new URL(api.environment?.DATABASE_URL ?? databaseUrl)
-    const local = new URL(databaseUrl)
-    composedUrl.host = local.host
-    const running = yield* spawnProcess(process.execPath, [join(repositoryRoot, "dist", `${options.service}.mjs`)], {
-      env: {
-        ...api.environment,
-        ...options.apiEnvironment,
-        PORT: String(port),
-        DATABASE_URL: composedUrl.href,
-        SQL_DIR: join(repositoryRoot, "sql", options.service)
-      },
-      ready: /Listening on/,
-      cgroupProcs: Option.match(apiMeter.cgroup, { onNone: () => undefined, onSome: Cgroups.procsFiles }),
-      ...(options.verbose ? { echo: name } : {})
-    })
-    yield* Effect.addFinalizer(() => stopGracefully(running, "SIGTERM"))
-    apiMeter.register(running.child.pid ?? 0)
-    // compose starts nginx once the API is healthy: warm, and its database answering.
-    yield* Effect.tryPromise(() => fetch(`http://127.0.0.1:${port}/healthz`)).pipe(
-      Effect.filterOrFail((response) => response.ok),
-      Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 300 }),
-      Effect.mapError(() => new Error(`${name} never became healthy:\n${running.output()}`))
-    )
-    upstreams[api.hostname ?? name] = port
-    upstreams[name] = port
-  }
-
-  // nginx: the compose nginx.conf, upstreams pointed at the local ports.
-  const nginx = serviceNamed(compose, "nginx")
-  const nginxMeter = yield* meter("nginx", Compose.limitOf(nginx))
-  const nginxBinary = yield* Nginx.ensure
-  const confSource = Compose.volumeSource(compose, nginx, "/etc/nginx/nginx.conf")
-  if (confSource === undefined) return yield* Effect.die(new Error("the nginx service mounts no nginx.conf"))
-  const prefix = yield* Effect.acquireRelease(
-    Effect.promise(() => mkdtemp(join(tmpdir(), "rinha-nginx-"))),
-    (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
+  const upstreams = Object.fromEntries(
+    apis.flatMap(({ api, hostname, port }) => [
+      [hostname, port],
+      [api.name, port]
+    ])
   )
-  const conf = Nginx.localConfig(yield* Effect.promise(() => readFile(confSource, "utf8")), upstreams, options.port)
-  yield* Effect.promise(() => writeFile(join(prefix, "nginx.conf"), conf))
-  const proxy = yield* spawnProcess(
-    nginxBinary,
-    [
-      "-p",
-      prefix,
-      "-c",
-      resolve(prefix, "nginx.conf"),
-      "-e",
-      "stderr",
-      "-g",
-      `daemon off; pid ${join(prefix, "nginx.pid")};`
-    ],
-    {
-      cgroupProcs: Option.match(nginxMeter.cgroup, { onNone: () => undefined, onSome: Cgroups.procsFiles }),
-      ...(options.verbose ? { echo: "nginx" } : {})
-    }
-  )
-  yield* Effect.addFinalizer(() => stopGracefully(proxy, "SIGQUIT"))
-  nginxMeter.register(proxy.child.pid ?? 0)
-  // nginx says nothing when it is up: ready is the port answering.
-  yield* listening(options.port).pipe(
-    Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 100 }),
-    Effect.mapError(() => new Error(`nginx is not listening on ${options.port}:\n${proxy.output()}`))
-  )
-
-  return { url: `http://127.0.0.1:${options.port}`, databaseUrl, services } satisfies Stack
+  const port = options.port === 0 ? yield* freePort : options.port
+  const nginx = yield* startNginx(compose, upstreams, { ...options, port, capped })
+  return {
+    url: `http://127.0.0.1:${port}`,
+    databaseUrl: database.databaseUrl,
+    services: [database.running, ...apis.map(({ running }) => running), nginx],
+    apis: apis.map(({ api }) => api),
+    databasePid: database.pid
+  } satisfies Stack
 })

@@ -1,0 +1,184 @@
+/**
+ * The contest on this machine, for any service: bring the capped stack up,
+ * wait for it as the contest does, run the service's k6 script while every
+ * service is metered, ask the service what it needs for its verdict (an
+ * audit of the database, the simulators' counters), take the stack down and
+ * write reports/<timestamp>-<service>-<profile>/ (summary.json, summary.md,
+ * index.html). What differs per service is a `Definition`.
+ */
+
+import { mkdir } from "node:fs/promises"
+import { cpus, totalmem } from "node:os"
+import { join, relative } from "node:path"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import { repositoryRoot } from "../../local/Processes.ts"
+import type { ServiceName } from "./Bundle.ts"
+import * as K6 from "./K6.ts"
+import * as Metering from "./Metering.ts"
+import * as Report from "./Report.ts"
+import * as Samples from "./Samples.ts"
+import type * as Stack from "./Stack.ts"
+
+/** How one run was asked for, on the command line. */
+export interface RunOptions {
+  readonly profile: string
+  readonly pgProfile: Stack.PgProfile
+  /** API settings over the compose file's, for this run (`--set NAME=value`). */
+  readonly settings: Readonly<Record<string, string>>
+  readonly port: number
+  readonly verbose: boolean
+}
+
+/** What a service's contest found, in the report's terms. */
+export interface Judgement {
+  /** Why the run failed; none when it passed. */
+  readonly reasons: ReadonlyArray<string>
+  /** Requests answered otherwise than the contest expects. */
+  readonly ko: number
+  readonly inconsistencies: Report.Summary["inconsistencies"]
+  readonly sections?: ReadonlyArray<Report.Section>
+}
+
+export interface Definition<S extends Stack.Stack, A> {
+  readonly service: ServiceName
+  readonly title: (options: RunOptions) => string
+  readonly profiles: ReadonlyArray<string>
+  /** Profiles run to find a limit, whose failures do not fail the command. */
+  readonly exploratory: ReadonlyArray<string>
+  readonly pgProfiles: ReadonlyArray<Stack.PgProfile>
+  /** The stack and whatever the service adds to it (the simulators). */
+  readonly up: (options: Stack.StackOptions) => Effect.Effect<S, Error, Scope.Scope>
+  /** The contest's readiness rule: this path answers 200, asked every 2 s for at most 40 s. */
+  readonly readinessPath: string
+  /** Under k6/. */
+  readonly script: string
+  /** k6's environment besides BASE_URL and PROFILE. */
+  readonly k6Environment: (stack: S, dir: string) => Readonly<Record<string, string>>
+  /** After k6, with the stack still up: what the verdict needs from it. */
+  readonly afterLoad: (stack: S) => Effect.Effect<A>
+  readonly judge: (run: {
+    readonly dir: string
+    readonly samples: ReadonlyArray<Samples.Sample>
+    readonly k6ExitCode: number
+    readonly afterLoad: A
+  }) => Effect.Effect<Judgement>
+}
+
+const readinessAttempts = 20
+
+const awaitReady = (url: string) =>
+  Effect.tryPromise(() => fetch(url)).pipe(
+    Effect.filterOrFail((response) => response.status === 200),
+    Effect.retry({ schedule: Schedule.spaced("2 seconds"), times: readinessAttempts }),
+    Effect.mapError(() => new Error(`the stack did not answer ${url} within 40 s`))
+  )
+
+export const machine = () => `${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${Math.round(totalmem() / 2 ** 30)} GiB`
+
+/** A fresh report folder: reports/<timestamp>-<name>/. */
+export const reportDir = (startedAt: Date, name: string) =>
+  Effect.gen(function* () {
+    const dir = join(repositoryRoot, "reports", `${startedAt.toISOString().replace(/[:.]/g, "-")}-${name}`)
+    yield* Effect.promise(() => mkdir(dir, { recursive: true }))
+    return dir
+  })
+
+/** Writes the report and prints its tables and where it is. */
+export const publish = (dir: string, summary: Report.Summary) =>
+  Effect.gen(function* () {
+    yield* Report.write(dir, summary)
+    console.log(`\n${Report.markdown(summary)}`)
+    console.log(`Report: ${relative(process.cwd(), join(dir, "index.html"))}`)
+  })
+
+/** Runs the contest of one service; fails when the verdict does (unless the profile is exploratory). */
+export const run = <S extends Stack.Stack, A>(contest: Definition<S, A>, options: RunOptions) =>
+  Effect.gen(function* () {
+    if (!contest.profiles.includes(options.profile)) {
+      return yield* Effect.fail(new Error(`--profile is one of ${contest.profiles.join(", ")}`))
+    }
+    if (!contest.pgProfiles.includes(options.pgProfile)) {
+      return yield* Effect.fail(new Error(`--pg-profile is one of ${contest.pgProfiles.join(", ")}`))
+    }
+    const startedAt = new Date()
+    const pgSuffix = contest.pgProfiles.length > 1 ? `-${options.pgProfile}` : ""
+    const dir = yield* reportDir(startedAt, `${contest.service}-${options.profile}${pgSuffix}`)
+    const k6 = yield* K6.ensure
+
+    const measured = yield* Effect.scoped(
+      Effect.gen(function* () {
+        const bringUp = yield* Clock.currentTimeMillis
+        const stack = yield* contest.up({
+          service: contest.service,
+          pgProfile: options.pgProfile,
+          port: options.port,
+          verbose: options.verbose,
+          apiEnvironment: options.settings
+        })
+        yield* awaitReady(`${stack.url}${contest.readinessPath}`)
+        const readySeconds = ((yield* Clock.currentTimeMillis) - bringUp) / 1000
+        console.log(
+          `Stack ready in ${readySeconds.toFixed(1)} s; running k6/${contest.script}, profile ${options.profile}…`
+        )
+        const load = yield* Metering.during(
+          stack.services,
+          K6.run({
+            binary: k6,
+            script: contest.script,
+            dir,
+            env: { BASE_URL: stack.url, PROFILE: options.profile, ...contest.k6Environment(stack, dir) }
+          })
+        )
+        return { readySeconds, load, afterLoad: yield* contest.afterLoad(stack) }
+      })
+    )
+
+    const samples = yield* Samples.read(join(dir, "k6-samples.csv.gz"))
+    const judgement = yield* contest.judge({
+      dir,
+      samples,
+      k6ExitCode: measured.load.result,
+      afterLoad: measured.afterLoad
+    })
+    const reasons = [
+      ...judgement.reasons,
+      ...(measured.readySeconds > 40 ? [`ready after ${measured.readySeconds.toFixed(1)} s (> 40 s)`] : [])
+    ]
+    const settings = Object.entries(options.settings).map(([name, value]) => `${name}=${value}`)
+    const overall = Samples.stats(samples)
+    const summary: Report.Summary = {
+      title: contest.title(options),
+      run: {
+        profile: options.profile,
+        ...(contest.pgProfiles.length > 1 ? { pgProfile: options.pgProfile } : {}),
+        ...(settings.length > 0 ? { settings: settings.join(" ") } : {}),
+        startedAt: startedAt.toISOString(),
+        durationSeconds: Number(measured.load.seconds.toFixed(1)),
+        readyAfterSeconds: Number(measured.readySeconds.toFixed(1)),
+        capped: measured.load.services.every((service) => service.capped),
+        k6: K6.version,
+        k6ExitCode: measured.load.result,
+        node: process.version,
+        machine: machine()
+      },
+      verdict: { passed: reasons.length === 0, reasons },
+      requests: overall.requests,
+      ko: judgement.ko,
+      inconsistencies: judgement.inconsistencies,
+      reqPerSecond: overall.requests / Math.max(1, measured.load.seconds),
+      overall,
+      scenarios: Samples.byScenario(samples),
+      services: measured.load.services,
+      timeline: Samples.timeline(samples),
+      distribution: Samples.distribution(samples),
+      ...(judgement.sections === undefined ? {} : { sections: judgement.sections }),
+      attachments: [{ file: "k6-dashboard.html", label: "k6's own dashboard for this run" }]
+    }
+    yield* publish(dir, summary)
+    if (!summary.verdict.passed && !contest.exploratory.includes(options.profile)) {
+      return yield* Effect.fail(new Error(reasons.join("; ")))
+    }
+  })

@@ -1,0 +1,23 @@
+/** Command-line values the harness's commands share. */
+
+/** `--set NAME=value`, repeated: API settings over the compose file's. */
+export const settings = (values: ReadonlyArray<string>): Readonly<Record<string, string>> =>
+  Object.fromEntries(
+    values.map((setting) => {
+      const at = setting.indexOf("=")
+      if (at <= 0) throw new Error(`--set takes NAME=value, not ${setting}`)
+      return [setting.slice(0, at), setting.slice(at + 1)]
+    })
+  )
+
+/** A TCP port, 0 for any free one. */
+export const port = (flag: string, value: string): number => {
+  const parsed = Number(value)
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65_535) throw new Error(`${flag} takes a port, not ${value}`)
+  return parsed
+}
+
+export const pgProfile = (value: string) => {
+  if (value !== "contest" && value !== "durable") throw new Error("--pg-profile is contest or durable")
+  return value
+}
