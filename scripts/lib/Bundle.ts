@@ -10,7 +10,8 @@ import { build } from "esbuild"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
 
-const entryPoints = {
+/** Each bundle's name (dist/<name>.mjs) and its entry point. */
+export const entryPoints = {
   crebitos: "src/Crebitos/main.ts",
   payments: "src/Payments/main.ts",
   "processor-sim": "src/ProcessorSim/main.ts"
@@ -18,11 +19,12 @@ const entryPoints = {
 /** The services with a compose file of their own under docker/. */
 export type ServiceName = "crebitos" | "payments"
 
-export const bundle = () =>
+/** Writes every bundle into `outdir` (dist/ by default, relative to the repository root). */
+export const bundle = (outdir = "dist") =>
   build({
     absWorkingDir: root,
     entryPoints,
-    outdir: "dist",
+    outdir,
     outExtension: { ".js": ".mjs" },
     bundle: true,
     platform: "node",
