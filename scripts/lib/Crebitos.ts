@@ -1,14 +1,21 @@
 /**
  * What the harness knows about Crébitos: its contest (readiness rule, k6
- * script, verdict) and the audit of its database.
+ * script, verdict), the audit of its database, and its part in the fault
+ * suite (the steady load, the faults, the audit of acknowledged writes).
  */
 
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import { limites } from "../../k6/lib/crebitos.ts"
+import { Extrato, SaldoAtual } from "../../src/Crebitos/Domain.ts"
 import { clientFor } from "../../src/Platform/Sql.ts"
 import type * as Contest from "./Contest.ts"
+import * as Faults from "./Faults.ts"
 import * as K6 from "./K6.ts"
 import * as Samples from "./Samples.ts"
 import * as Stack from "./Stack.ts"
+import type * as Traffic from "./Traffic.ts"
 
 /** Every balance must equal the sum of its transactions and respect its limit: what breaks that, client by client. */
 export const auditBalances = (databaseUrl: string) =>
@@ -53,3 +60,228 @@ export const contest: Contest.Definition<Stack.Stack, ReadonlyArray<string>> = {
       }
     })
 }
+
+// --- the fault suite ---------------------------------------------------------------
+
+/** What one request of the steady load was. */
+export type Operation =
+  | { readonly kind: "c" | "d"; readonly id: number; readonly valor: number; readonly descricao: string }
+  | { readonly kind: "extrato"; readonly id: number }
+
+const randomInt = (min: number, max: number) => min + Math.floor(Math.random() * (max - min + 1))
+
+/**
+ * The contest's mix (22 debits : 11 credits : 1 statement, random clients
+ * and amounts). Every transaction has a descricao of its own, `f<segment>-<n>`
+ * (at most 10 characters), so the audit finds each one in `transacoes`.
+ */
+const request =
+  (segment: number) =>
+  (index: number): Traffic.Request<Operation> => {
+    const id = randomInt(1, 5)
+    const draw = Math.random() * 34
+    if (draw >= 33) return { method: "GET", path: `/clientes/${id}/extrato`, tag: { kind: "extrato", id } }
+    const operation = {
+      kind: draw < 22 ? "d" : "c",
+      id,
+      valor: randomInt(1, 10_000),
+      descricao: `f${segment}-${index.toString(36)}`
+    } as const
+    return {
+      method: "POST",
+      path: `/clientes/${id}/transacoes`,
+      body: JSON.stringify({ valor: operation.valor, tipo: operation.kind, descricao: operation.descricao }),
+      tag: operation
+    }
+  }
+
+/** The contract's answers: 200 (422 for a debit past the limit). */
+const failed = (answer: Traffic.Answer<Operation>) =>
+  !(answer.status === 200 || (answer.status === 422 && answer.request.tag.kind === "d"))
+
+const decodeSaldo = Schema.decodeUnknownOption(Schema.fromJsonString(SaldoAtual))
+const decodeExtrato = Schema.decodeUnknownOption(Schema.fromJsonString(Extrato))
+
+/** A 200 whose limit is not the client's or whose balance is below it. */
+const inconsistent = (answer: Traffic.Answer<Operation>) => {
+  if (answer.status !== 200) return false
+  const { id } = answer.request.tag
+  const saldo =
+    answer.request.tag.kind === "extrato"
+      ? Option.map(decodeExtrato(answer.body), (extrato) => ({
+          limite: extrato.saldo.limite,
+          saldo: extrato.saldo.total
+        }))
+      : decodeSaldo(answer.body)
+  return Option.match(saldo, {
+    onNone: () => true,
+    onSome: ({ limite, saldo }) => limite !== limites[id] || saldo < -limite
+  })
+}
+
+/** A fault of the database process: in the `contest` profile, its unlogged tables come back empty. */
+interface CrebitosFault extends Faults.Fault<Stack.Stack> {
+  readonly crashesDatabase: boolean
+}
+
+const faults: ReadonlyArray<CrebitosFault> = [
+  {
+    name: "kill -9 api01",
+    crashesDatabase: false,
+    inject: (stack) =>
+      Effect.map(Faults.kill(stack.apis[0]?.pid ?? Effect.die(new Error("no API"))), (pid) => [
+        `api01 (pid ${pid}) killed`
+      ])
+  },
+  {
+    name: "kill -9 PostgreSQL",
+    crashesDatabase: true,
+    inject: (stack) =>
+      Effect.map(Faults.kill(stack.databasePid), (pid) => [`PostgreSQL (pid ${pid} and its backends) killed`])
+  },
+  {
+    name: "SIGSTOP PostgreSQL 5 s",
+    crashesDatabase: false,
+    inject: (stack) =>
+      Effect.map(Faults.freeze(stack.databasePid, "5 seconds"), (count) => [
+        `${count} PostgreSQL processes stopped for 5 s, then continued`
+      ])
+  }
+]
+
+/** A transaction as `transacoes` holds it, with the balance right after it. */
+interface Written {
+  readonly descricao: string
+  readonly cliente_id: number
+  readonly valor: number
+  readonly tipo: string
+  readonly saldo: number
+}
+
+/** This segment's transactions, each with the running balance of its client up to it (ids follow the row lock). */
+const writtenIn = (databaseUrl: string, segment: string) =>
+  Effect.gen(function* () {
+    const sql = yield* clientFor(databaseUrl)
+    return yield* sql<Written>`
+      SELECT descricao, cliente_id, valor, tipo::text AS tipo, saldo
+        FROM (SELECT t.*, sum(CASE t.tipo WHEN 'c' THEN t.valor ELSE -t.valor END)
+                          OVER (PARTITION BY t.cliente_id ORDER BY t.id)::int AS saldo
+                FROM transacoes t) AS running
+       WHERE descricao LIKE ${`${segment}%`}`
+  }).pipe(Effect.scoped, Effect.orDie)
+
+/** At most this many findings of one kind are listed; the rest are counted. */
+const listed = 5
+
+const findingsOf = (kind: string, items: ReadonlyArray<string>) =>
+  items.length === 0
+    ? []
+    : [
+        `${items.length} ${kind}${items.length > listed ? ` (first ${listed})` : ""}: ${items.slice(0, listed).join("; ")}`
+      ]
+
+/**
+ * After a fault: every balance equals the sum of its transactions and
+ * respects the limit; every acknowledged transaction is in `transacoes` with
+ * the balance its answer gave (in the `contest` profile a crash of the
+ * database may lose those sent before it: the service comes back at the
+ * seed state); no refused debit was written.
+ */
+const audit =
+  (pgProfile: Stack.PgProfile) =>
+  (
+    stack: Stack.Stack,
+    fault: CrebitosFault,
+    answers: ReadonlyArray<Traffic.Answer<Operation>>,
+    timeline: Faults.Timeline
+  ) =>
+    Effect.gen(function* () {
+      const balances = yield* auditBalances(stack.databaseUrl)
+      const segment = answers
+        .map((answer) => answer.request.tag)
+        .find((tag) => tag.kind !== "extrato")
+        ?.descricao.replace(/-.*$/, "-")
+      const written = new Map(
+        (segment === undefined ? [] : yield* writtenIn(stack.databaseUrl, segment)).map((row) => [row.descricao, row])
+      )
+      const mayBeLost = fault.crashesDatabase && pgProfile === "contest"
+      const missing: Array<string> = []
+      const wrongBalance: Array<string> = []
+      const refusedButWritten: Array<string> = []
+      let lostAsAllowed = 0
+      let unansweredWritten = 0
+      let unanswered = 0
+      for (const answer of answers) {
+        const tag = answer.request.tag
+        if (tag.kind === "extrato") continue
+        const row = written.get(tag.descricao)
+        if (answer.status === 200) {
+          if (row === undefined) {
+            if (mayBeLost && answer.sentAt < timeline.injectionEndedAt) lostAsAllowed++
+            else missing.push(`${tag.descricao} (client ${tag.id})`)
+            continue
+          }
+          const saldo = Option.map(decodeSaldo(answer.body), (body) => body.saldo)
+          if (
+            row.cliente_id !== tag.id ||
+            row.valor !== tag.valor ||
+            row.tipo !== tag.kind ||
+            !Option.contains(saldo, row.saldo)
+          ) {
+            wrongBalance.push(
+              `${tag.descricao}: answered ${Option.getOrElse(saldo, () => Number.NaN)}, written as ${row.saldo}`
+            )
+          }
+        } else if (answer.status === 422 || answer.status === 404) {
+          if (row !== undefined) refusedButWritten.push(`${tag.descricao} (${answer.status})`)
+        } else {
+          unanswered++
+          if (row !== undefined) unansweredWritten++
+        }
+      }
+      const acknowledged = answers.filter(
+        (answer) => answer.status === 200 && answer.request.tag.kind !== "extrato"
+      ).length
+      return {
+        findings: [
+          ...balances,
+          ...findingsOf("acknowledged transactions missing", missing),
+          ...findingsOf("acknowledged transactions written otherwise than answered", wrongBalance),
+          ...findingsOf("refused transactions written", refusedButWritten)
+        ],
+        notes: [
+          `${acknowledged - lostAsAllowed - missing.length} of ${acknowledged} acknowledged transactions present, with the balance answered`,
+          ...(mayBeLost
+            ? [
+                `${lostAsAllowed} acknowledged before the crash lost, as the contest profile allows (unlogged tables: back at the seed state)`
+              ]
+            : []),
+          ...(unanswered > 0
+            ? [`${unansweredWritten} of ${unanswered} transactions without an answer were written`]
+            : [])
+        ]
+      } satisfies Faults.AuditResult
+    })
+
+/** Crébitos in a PostgreSQL profile, for the fault suite. */
+export const faultTarget = (
+  pgProfile: Stack.PgProfile,
+  options: {
+    readonly rate: number
+    readonly port: number
+    readonly verbose: boolean
+    /** The names of the faults to inject; every one when empty. */
+    readonly faults: ReadonlyArray<string>
+  }
+): Faults.Target<Stack.Stack, Operation, CrebitosFault> => ({
+  label: `crebitos (${pgProfile})`,
+  up: Stack.up({ service: "crebitos", pgProfile, port: options.port, verbose: options.verbose }),
+  rate: options.rate,
+  request,
+  failed,
+  inconsistent,
+  serving: (stack) => Faults.everyApiHealthy(stack),
+  prepare: () => Effect.void,
+  faults: faults.filter((fault) => options.faults.length === 0 || options.faults.includes(fault.name)),
+  audit: audit(pgProfile)
+})

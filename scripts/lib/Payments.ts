@@ -1,18 +1,27 @@
 /**
  * What the harness knows about Payments: its stack (the compose topology
- * plus the two processor simulators) and its contest (readiness rule,
- * k6/payments.ts and the result it writes, the score, the verdict).
+ * plus the two processor simulators), its contest (readiness rule,
+ * k6/payments.ts and the result it writes, the score, the verdict), and its
+ * part in the fault suite (payments at a steady rate, the faults, the audit
+ * that no payment is lost or counted twice).
  */
 
+import { randomUUID } from "node:crypto"
 import { readFile } from "node:fs/promises"
 import { join } from "node:path"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { PaymentsResult } from "../../k6/lib/payments.ts"
+import { PaymentsSummary } from "../../src/Payments/Domain.ts"
+import { clientFor } from "../../src/Platform/Sql.ts"
 import type * as Contest from "./Contest.ts"
+import * as Faults from "./Faults.ts"
 import * as Samples from "./Samples.ts"
 import * as Simulators from "./Simulators.ts"
 import * as Stack from "./Stack.ts"
+import type * as Traffic from "./Traffic.ts"
 
 export interface PaymentsStack extends Stack.Stack {
   readonly simulators: Simulators.Simulators
@@ -144,3 +153,215 @@ export const contest: Contest.Definition<PaymentsStack, SimulatorStats> = {
       }
     })
 }
+
+// --- the fault suite ---------------------------------------------------------------
+
+/** What one request of the steady load was: a payment of 19.90, as in the contest. */
+export interface Payment {
+  readonly correlationId: string
+}
+
+const amount = 19.9
+
+const request = () => (): Traffic.Request<Payment> => {
+  const correlationId = randomUUID()
+  return { method: "POST", path: "/payments", body: JSON.stringify({ correlationId, amount }), tag: { correlationId } }
+}
+
+const accepted = (answer: Traffic.Answer<Payment>) => answer.status >= 200 && answer.status < 300
+
+const decodeSummary = Schema.decodeUnknownEffect(PaymentsSummary)
+
+/** What the service counts, as GET /payments-summary (through nginx) answers. */
+const serviceSummary = (stack: PaymentsStack) =>
+  Effect.tryPromise(() => fetch(`${stack.url}/payments-summary`).then((response) => response.json())).pipe(
+    Effect.flatMap(decodeSummary),
+    Effect.orDie
+  )
+
+/** Accepted payments not yet recorded: with JOURNAL on, every one is in pending_payments until it is. */
+const pending = (stack: PaymentsStack, owner?: string) =>
+  Effect.gen(function* () {
+    const sql = yield* clientFor(stack.databaseUrl)
+    const [row] =
+      owner === undefined
+        ? yield* sql<{ count: number }>`SELECT count(*)::int AS count FROM pending_payments`
+        : yield* sql<{ count: number }>`SELECT count(*)::int AS count FROM pending_payments WHERE owner = ${owner}`
+    return row?.count ?? 0
+  }).pipe(Effect.scoped, Effect.orDie)
+
+const setBoth = (stack: PaymentsStack, conditions: Readonly<Record<Simulators.ProcessorName, Simulators.Conditions>>) =>
+  Effect.forEach(Simulators.processorNames, (processor) =>
+    Simulators.setConditions(stack.simulators, processor, conditions[processor])
+  )
+
+const healthyBoth = { default: Simulators.healthy, fallback: Simulators.healthy }
+
+/**
+ * Caught up: every payment accepted more than a second ago is counted (the
+ * count only; the audit checks which). A backlog behind a failing processor
+ * is not full service, even with every API answering.
+ */
+const caughtUp = (stack: PaymentsStack, answers: ReadonlyArray<Traffic.Answer<Payment>>) =>
+  Effect.gen(function* () {
+    const now = yield* Clock.currentTimeMillis
+    const due = answers.filter((answer) => accepted(answer) && answer.answeredAt < now - 1000).length
+    const summary = yield* serviceSummary(stack)
+    return summary.default.totalRequests + summary.fallback.totalRequests >= due
+  })
+
+const faults: ReadonlyArray<Faults.Fault<PaymentsStack>> = [
+  {
+    name: "kill -9 api01 with payments queued and in flight",
+    // default refuses everything for 2 s (payments queue: fallback only takes those
+    // older than FALLBACK_AFTER), then answers in 800 ms: the queue goes in flight.
+    setUp: (stack) =>
+      Effect.gen(function* () {
+        yield* setBoth(stack, { default: { delay: 0, failure: true }, fallback: Simulators.healthy })
+        yield* Effect.sleep("2 seconds")
+        yield* setBoth(stack, { default: { delay: 800, failure: false }, fallback: Simulators.healthy })
+        yield* Effect.sleep("1200 millis")
+      }),
+    inject: (stack) =>
+      Effect.gen(function* () {
+        const held = yield* pending(stack, "api01")
+        const pid = yield* Faults.kill(stack.apis[0]?.pid ?? Effect.die(new Error("no API")))
+        // The processors recover while api01 restarts; it must take its payments back.
+        yield* setBoth(stack, healthyBoth)
+        return [`api01 (pid ${pid}) killed with ${held} accepted payments queued or in flight`]
+      })
+  },
+  {
+    name: "processors failing",
+    inject: (stack) =>
+      Effect.gen(function* () {
+        yield* setBoth(stack, { default: { delay: 0, failure: true }, fallback: Simulators.healthy })
+        yield* Effect.sleep("4 seconds")
+        yield* setBoth(stack, { default: { delay: 0, failure: true }, fallback: { delay: 0, failure: true } })
+        yield* Effect.sleep("3 seconds")
+        yield* setBoth(stack, healthyBoth)
+        return ["default failing for 7 s, fallback too for the last 3 s"]
+      })
+  },
+  {
+    name: "processors slow",
+    inject: (stack) =>
+      Effect.gen(function* () {
+        // Longer than PROCESSOR_TIMEOUT (3 s): the API cannot tell whether a payment was taken.
+        yield* setBoth(stack, { default: { delay: 4000, failure: false }, fallback: { delay: 1000, failure: false } })
+        yield* Effect.sleep("5 seconds")
+        yield* setBoth(stack, healthyBoth)
+        return ["default answering in 4 s (over PROCESSOR_TIMEOUT) and fallback in 1 s, for 5 s"]
+      })
+  }
+]
+
+/** How long the backlog may take to drain once the processors are healthy again. */
+const drainBound = "60 seconds"
+
+/**
+ * After a fault, once the backlog drained: the service counts exactly what
+ * each processor holds (requests and amount), every accepted payment is held
+ * by exactly one processor, and none that was not accepted is held twice.
+ */
+const audit = (
+  stack: PaymentsStack,
+  _fault: Faults.Fault<PaymentsStack>,
+  answers: ReadonlyArray<Traffic.Answer<Payment>>
+) =>
+  Effect.gen(function* () {
+    yield* setBoth(stack, healthyBoth)
+    const left = yield* pending(stack).pipe(
+      Effect.repeat({ schedule: Schedule.spaced("250 millis"), until: (count) => count === 0 }),
+      Effect.timeoutOrElse({ duration: drainBound, orElse: () => pending(stack) })
+    )
+    const ours = yield* serviceSummary(stack)
+    const theirs = yield* Effect.all({
+      default: Simulators.summary(stack.simulators, "default"),
+      fallback: Simulators.summary(stack.simulators, "fallback")
+    })
+    const held = yield* Effect.forEach(
+      answers,
+      (answer) =>
+        Effect.map(
+          Effect.all(
+            Simulators.processorNames.map((processor) =>
+              Simulators.holds(stack.simulators, processor, answer.request.tag.correlationId)
+            )
+          ),
+          (holders) => ({ answer, holders: holders.filter(Boolean).length })
+        ),
+      { concurrency: 32 }
+    )
+    const acknowledged = held.filter(({ answer }) => accepted(answer))
+    const lost = acknowledged.filter(({ holders }) => holders === 0)
+    const twice = held.filter(({ holders }) => holders > 1)
+    const unacknowledgedHeld = held.filter(({ answer, holders }) => !accepted(answer) && holders > 0).length
+    const mismatches = Simulators.processorNames.flatMap((processor) =>
+      ours[processor].totalRequests !== theirs[processor].totalRequests ||
+      Math.abs(ours[processor].totalAmount - theirs[processor].totalAmount) > 0.005
+        ? [
+            `${processor}: the service counts ${ours[processor].totalRequests} (${ours[processor].totalAmount.toFixed(2)}), the processor holds ${theirs[processor].totalRequests} (${theirs[processor].totalAmount.toFixed(2)})`
+          ]
+        : []
+    )
+    return {
+      findings: [
+        ...(left > 0
+          ? [`${left} accepted payments still not dispatched ${drainBound} after the processors recovered`]
+          : []),
+        ...mismatches,
+        ...(lost.length > 0
+          ? [
+              `${lost.length} accepted payments lost (held by no processor), e.g. ${lost[0]?.answer.request.tag.correlationId}`
+            ]
+          : []),
+        ...(twice.length > 0
+          ? [`${twice.length} payments held by both processors, e.g. ${twice[0]?.answer.request.tag.correlationId}`]
+          : [])
+      ],
+      notes: [
+        `${acknowledged.length - lost.length} of ${acknowledged.length} accepted payments held by exactly one processor and counted`,
+        `service: default ${ours.default.totalRequests}, fallback ${ours.fallback.totalRequests}; processors: default ${theirs.default.totalRequests}, fallback ${theirs.fallback.totalRequests}`,
+        ...(answers.length > acknowledged.length
+          ? [
+              `${unacknowledgedHeld} of ${answers.length - acknowledged.length} payments without a 2XX were processed anyway`
+            ]
+          : [])
+      ]
+    } satisfies Faults.AuditResult
+  })
+
+/** Payments with JOURNAL on (the mode that promises to lose nothing on kill -9), for the fault suite. */
+export const faultTarget = (options: {
+  readonly rate: number
+  readonly port: number
+  readonly verbose: boolean
+  /** The names of the faults to inject; every one when empty. */
+  readonly faults: ReadonlyArray<string>
+}): Faults.Target<PaymentsStack, Payment> => ({
+  label: "payments (JOURNAL=true)",
+  up: up(Simulators.freePorts)({
+    service: "payments",
+    pgProfile: "contest",
+    port: options.port,
+    verbose: options.verbose,
+    apiEnvironment: { JOURNAL: "true" }
+  }),
+  rate: options.rate,
+  request,
+  failed: (answer) => !accepted(answer),
+  inconsistent: () => false,
+  serving: (stack, answers) =>
+    Effect.flatMap(Faults.everyApiHealthy(stack), (healthy) =>
+      healthy ? caughtUp(stack, answers) : Effect.succeed(false)
+    ),
+  prepare: (stack) =>
+    Effect.gen(function* () {
+      yield* setBoth(stack, healthyBoth)
+      yield* Effect.forEach(Simulators.processorNames, (processor) => Simulators.purge(stack.simulators, processor))
+      yield* Effect.tryPromise(() => fetch(`${stack.url}/purge-payments`, { method: "POST" })).pipe(Effect.orDie)
+    }),
+  faults: faults.filter((fault) => options.faults.length === 0 || options.faults.includes(fault.name)),
+  audit
+})

@@ -1,7 +1,9 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: compose's ${NAME} syntax is what these tests are about
 import { assert, describe, it } from "@effect/vitest"
+import { restartDelayMillis } from "../../local/Processes.ts"
 import * as Compose from "../../scripts/lib/Compose.ts"
 import * as Samples from "../../scripts/lib/Samples.ts"
+import * as Traffic from "../../scripts/lib/Traffic.ts"
 
 describe("compose reading", () => {
   it("substitutes ${NAME:-default} and ${NAME} as compose does", () => {
@@ -63,5 +65,26 @@ describe("latency statistics", () => {
         { second: 12, requests: 1, ko: 1 }
       ]
     )
+  })
+})
+
+describe("restarts, as Docker's restart policy spaces them", () => {
+  it("100 ms at first, doubled while the process keeps dying within 10 s, back to 100 ms after a longer run", () => {
+    assert.strictEqual(restartDelayMillis(undefined, 50), 100)
+    assert.strictEqual(restartDelayMillis(100, 2_000), 200)
+    assert.strictEqual(restartDelayMillis(200, 0), 400)
+    assert.strictEqual(restartDelayMillis(400, 10_000), 100)
+    assert.strictEqual(restartDelayMillis(40_000, 0), 60_000)
+  })
+})
+
+describe("the fault suite's steady load", () => {
+  it("sends on time whatever the answers: what is due at each instant, minus what left", () => {
+    assert.strictEqual(Traffic.due(150, 0, 0), 0)
+    assert.strictEqual(Traffic.due(150, 1000, 0), 150)
+    assert.strictEqual(Traffic.due(150, 1000, 149), 1)
+    assert.strictEqual(Traffic.due(150, 10, 1), 0)
+    // Late ticks catch up at once rather than lowering the rate.
+    assert.strictEqual(Traffic.due(100, 2500, 100), 150)
   })
 })
