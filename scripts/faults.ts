@@ -1,5 +1,5 @@
 /**
- * `npm run faults [-- --profile full|short] [--service crebitos|payments] [--fault TEXT] [--port N] [--verbose]`
+ * `npm run faults [-- --profile full|short] [--service crebitos|payments] [--fault TEXT] [--set NAME=value]… [--port N] [--verbose]`
  *
  * The fault suite (scripts/lib/Faults.ts): under a steady load on the capped
  * stack, one fault at a time — kill -9 of an API, kill -9 of PostgreSQL,
@@ -11,6 +11,10 @@
  * crash). Writes reports/<timestamp>-faults-<profile>/ (summary.json,
  * summary.md, index.html) and prints the table; exits non-zero when an audit
  * fails or a service does not recover within the bound.
+ *
+ * `--fault TEXT` runs only the faults whose name contains it; `--set` is an
+ * API setting over the compose file's (e.g. `--set JOURNAL=false` to see
+ * what Payments loses without its journal).
  *
  * `full` (default): 10 s of load before each fault and after its recovery.
  * `short` (CI): 2 s and 3 s, fewer faults in the `contest` profile and for
@@ -35,6 +39,7 @@ const { values } = parseArgs({
     profile: { type: "string", default: "full" },
     service: { type: "string" },
     fault: { type: "string" },
+    set: { type: "string", multiple: true, default: [] },
     port: { type: "string", default: "0" },
     verbose: { type: "boolean", default: false }
   }
@@ -55,7 +60,7 @@ const program = Effect.gen(function* () {
   const only = Option.fromNullishOr(values.fault)
   const wanted = (service: "crebitos" | "payments") => values.service === undefined || values.service === service
   const short = profile.name === "short"
-  const stack = { port, verbose: values.verbose }
+  const stack = { port, verbose: values.verbose, settings: Options.settings(values.set) }
   const startedAt = new Date()
   const dir = yield* Contest.reportDir(startedAt, `faults-${profile.name}`)
 
@@ -132,6 +137,7 @@ const program = Effect.gen(function* () {
     run: {
       profile: profile.name,
       ...(Option.isSome(only) ? { fault: only.value } : {}),
+      ...(values.set.length > 0 ? { settings: values.set.join(" ") } : {}),
       startedAt: startedAt.toISOString(),
       durationSeconds: Number(durationSeconds.toFixed(1)),
       loadBeforeEachFault: Duration.format(Duration.fromInputUnsafe(profile.before)),

@@ -270,12 +270,19 @@ export const faultTarget = (
     readonly rate: number
     readonly port: number
     readonly verbose: boolean
+    readonly settings: Readonly<Record<string, string>>
     /** The names of the faults to inject; every one when empty. */
     readonly faults: ReadonlyArray<string>
   }
 ): Faults.Target<Stack.Stack, Operation, CrebitosFault> => ({
-  label: `crebitos (${pgProfile})`,
-  up: Stack.up({ service: "crebitos", pgProfile, port: options.port, verbose: options.verbose }),
+  label: `crebitos (${[pgProfile, ...Object.entries(options.settings).map(([name, value]) => `${name}=${value}`)].join(" ")})`,
+  up: Stack.up({
+    service: "crebitos",
+    pgProfile,
+    port: options.port,
+    verbose: options.verbose,
+    apiEnvironment: options.settings
+  }),
   rate: options.rate,
   request,
   failed,

@@ -332,36 +332,45 @@ const audit = (
     } satisfies Faults.AuditResult
   })
 
-/** Payments with JOURNAL on (the mode that promises to lose nothing on kill -9), for the fault suite. */
+/**
+ * Payments for the fault suite: with JOURNAL on unless `settings` say
+ * otherwise (it is the mode that promises to lose nothing on kill -9).
+ */
 export const faultTarget = (options: {
   readonly rate: number
   readonly port: number
   readonly verbose: boolean
+  readonly settings: Readonly<Record<string, string>>
   /** The names of the faults to inject; every one when empty. */
   readonly faults: ReadonlyArray<string>
-}): Faults.Target<PaymentsStack, Payment> => ({
-  label: "payments (JOURNAL=true)",
-  up: up(Simulators.freePorts)({
-    service: "payments",
-    pgProfile: "contest",
-    port: options.port,
-    verbose: options.verbose,
-    apiEnvironment: { JOURNAL: "true" }
-  }),
-  rate: options.rate,
-  request,
-  failed: (answer) => !accepted(answer),
-  inconsistent: () => false,
-  serving: (stack, answers) =>
-    Effect.flatMap(Faults.everyApiHealthy(stack), (healthy) =>
-      healthy ? caughtUp(stack, answers) : Effect.succeed(false)
-    ),
-  prepare: (stack) =>
-    Effect.gen(function* () {
-      yield* setBoth(stack, healthyBoth)
-      yield* Effect.forEach(Simulators.processorNames, (processor) => Simulators.purge(stack.simulators, processor))
-      yield* Effect.tryPromise(() => fetch(`${stack.url}/purge-payments`, { method: "POST" })).pipe(Effect.orDie)
+}): Faults.Target<PaymentsStack, Payment> => {
+  const apiEnvironment = { JOURNAL: "true", ...options.settings }
+  return {
+    label: `payments (${Object.entries(apiEnvironment)
+      .map(([name, value]) => `${name}=${value}`)
+      .join(" ")})`,
+    up: up(Simulators.freePorts)({
+      service: "payments",
+      pgProfile: "contest",
+      port: options.port,
+      verbose: options.verbose,
+      apiEnvironment
     }),
-  faults: faults.filter((fault) => options.faults.length === 0 || options.faults.includes(fault.name)),
-  audit
-})
+    rate: options.rate,
+    request,
+    failed: (answer) => !accepted(answer),
+    inconsistent: () => false,
+    serving: (stack, answers) =>
+      Effect.flatMap(Faults.everyApiHealthy(stack), (healthy) =>
+        healthy ? caughtUp(stack, answers) : Effect.succeed(false)
+      ),
+    prepare: (stack) =>
+      Effect.gen(function* () {
+        yield* setBoth(stack, healthyBoth)
+        yield* Effect.forEach(Simulators.processorNames, (processor) => Simulators.purge(stack.simulators, processor))
+        yield* Effect.tryPromise(() => fetch(`${stack.url}/purge-payments`, { method: "POST" })).pipe(Effect.orDie)
+      }),
+    faults: faults.filter((fault) => options.faults.length === 0 || options.faults.includes(fault.name)),
+    audit
+  }
+}
