@@ -281,7 +281,8 @@ export const faultTarget = (
     pgProfile,
     port: options.port,
     verbose: options.verbose,
-    apiEnvironment: options.settings
+    apiEnvironment: options.settings,
+    upstreamLog: true
   }),
   rate: options.rate,
   request,

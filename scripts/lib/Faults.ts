@@ -135,6 +135,34 @@ const awaitServing = (serving: Effect.Effect<boolean>) =>
     return (yield* serving) ? Option.some(yield* Clock.currentTimeMillis) : Option.none()
   })
 
+/**
+ * For each instance that nginx stopped sending requests to for over a
+ * second during the segment: for how long (from its last answer before the
+ * gap to its first after it): when it was back in rotation.
+ */
+const silences = (stack: Stack.Stack, from: number, to: number) =>
+  Option.match(stack.upstreamAnswers, {
+    onNone: () => Effect.succeed([]),
+    onSome: (read) =>
+      Effect.map(read, (answers) =>
+        stack.apis.flatMap((api) => {
+          const times = answers
+            .filter(
+              (answer) => answer.port === api.port && answer.status !== 502 && answer.at >= from && answer.at <= to
+            )
+            .map((answer) => answer.at)
+          const gap = times.reduce((longest, at, index) => Math.max(longest, at - (times[index - 1] ?? at)), 0)
+          const untilEnd = to - (times.at(-1) ?? from)
+          if (untilEnd > Math.max(gap, 1000)) {
+            return [`${api.name} answered nothing through nginx for the last ${seconds(untilEnd)} of the segment`]
+          }
+          return gap > 1000
+            ? [`${api.name} answered nothing through nginx for ${seconds(gap)}, then was back in rotation`]
+            : []
+        })
+      )
+  })
+
 const segment = <S extends Stack.Stack, T, F extends Fault<S>>(
   target: Target<S, T, F>,
   stack: S,
@@ -161,6 +189,7 @@ const segment = <S extends Stack.Stack, T, F extends Fault<S>>(
     const answers = yield* traffic.stop
     const timeline: Timeline = { injectedAt, injectionEndedAt, servingAt }
     const audit = yield* target.audit(stack, fault, answers, timeline)
+    const rotation = yield* silences(stack, injectedAt - 1000, yield* Clock.currentTimeMillis)
 
     const failures = answers.filter(target.failed)
     const firstSent = failures.reduce((first, answer) => Math.min(first, answer.sentAt), Number.POSITIVE_INFINITY)
@@ -181,7 +210,7 @@ const segment = <S extends Stack.Stack, T, F extends Fault<S>>(
       errorWindowMs: failures.length === 0 ? 0 : lastAnswered - firstSent,
       recoveryMs: Option.map(recoveredAt, (at) => at - injectedAt),
       injectionMs: injectionEndedAt - injectedAt,
-      audit: { findings: audit.findings, notes: [...seen, ...audit.notes] },
+      audit: { findings: audit.findings, notes: [...seen, ...rotation, ...audit.notes] },
       passed: Option.isSome(servingAt) && audit.findings.length === 0 && inconsistencies === 0,
       samples: samplesOf(`${target.label}: ${fault.name}`, answers, target.failed)
     }

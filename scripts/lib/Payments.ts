@@ -354,7 +354,8 @@ export const faultTarget = (options: {
       pgProfile: "contest",
       port: options.port,
       verbose: options.verbose,
-      apiEnvironment
+      apiEnvironment,
+      upstreamLog: true
     }),
     rate: options.rate,
     request,

@@ -43,6 +43,8 @@ export interface StackOptions {
   readonly verbose: boolean
   /** Set in every API process over the compose environment: where the stack's outside services are, overrides. */
   readonly apiEnvironment?: Readonly<Record<string, string>>
+  /** nginx writes which instance answered each request (the fault suite reads it); off as in compose otherwise. */
+  readonly upstreamLog?: boolean
 }
 
 /** A service of the compose file, running: what it may use, and what it used. */
@@ -59,6 +61,7 @@ export interface RunningService {
 export interface Api {
   readonly name: string
   readonly url: string
+  readonly port: number
   readonly pid: Effect.Effect<number>
 }
 
@@ -70,6 +73,8 @@ export interface Stack {
   readonly apis: ReadonlyArray<Api>
   /** PostgreSQL's main process now (its backends are its children). */
   readonly databasePid: Effect.Effect<number>
+  /** What nginx answered, request by request, with `upstreamLog`. */
+  readonly upstreamAnswers: Option.Option<Effect.Effect<ReadonlyArray<Nginx.UpstreamAnswer>>>
 }
 
 export const composePath = (service: ServiceName) => join(repositoryRoot, "docker", service, "docker-compose.yml")
@@ -179,7 +184,12 @@ const startApi = Effect.fn("Stack.startApi")(function* (
     )
   )
   const pid = pidOf(instance.current)
-  return { api: { name, url, pid } satisfies Api, hostname: api.hostname ?? name, port, running: place.running(pid) }
+  return {
+    api: { name, url, port, pid } satisfies Api,
+    hostname: api.hostname ?? name,
+    port,
+    running: place.running(pid)
+  }
 })
 
 /** nginx: the compose nginx.conf, its upstreams pointed at the local ports, listening on `port`. */
@@ -197,7 +207,13 @@ const startNginx = Effect.fn("Stack.startNginx")(function* (
     Effect.promise(() => mkdtemp(join(tmpdir(), "rinha-nginx-"))),
     (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
   )
-  const conf = Nginx.localConfig(yield* Effect.promise(() => readFile(confSource, "utf8")), upstreams, options.port)
+  const log = join(prefix, "upstreams.log")
+  const conf = Nginx.localConfig(
+    yield* Effect.promise(() => readFile(confSource, "utf8")),
+    upstreams,
+    options.port,
+    options.upstreamLog === true ? log : undefined
+  )
   yield* Effect.promise(() => writeFile(join(prefix, "nginx.conf"), conf))
   const args = ["-p", prefix, "-c", resolve(prefix, "nginx.conf"), "-e", "stderr"]
   const proxy = yield* keepRunning(
@@ -219,7 +235,15 @@ const startNginx = Effect.fn("Stack.startNginx")(function* (
       )
     )
   )
-  return place.running(pidOf(proxy.current))
+  return {
+    running: place.running(pidOf(proxy.current)),
+    upstreamAnswers:
+      options.upstreamLog === true
+        ? Option.some(
+            Effect.promise(() => readFile(log, "utf8").catch(() => "")).pipe(Effect.map(Nginx.parseUpstreamLog))
+          )
+        : Option.none()
+  }
 })
 
 /** Brings the stack up in compose's order — database, APIs once it is healthy, nginx once they are — for the scope. */
@@ -250,8 +274,9 @@ export const up = Effect.fn("Stack.up")(function* (options: StackOptions) {
   return {
     url: `http://127.0.0.1:${port}`,
     databaseUrl: database.databaseUrl,
-    services: [database.running, ...apis.map(({ running }) => running), nginx],
+    services: [database.running, ...apis.map(({ running }) => running), nginx.running],
     apis: apis.map(({ api }) => api),
-    databasePid: database.pid
+    databasePid: database.pid,
+    upstreamAnswers: nginx.upstreamAnswers
   } satisfies Stack
 })
