@@ -2,6 +2,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { restartDelayMillis } from "../../local/Processes.ts"
 import * as Compose from "../../scripts/lib/Compose.ts"
+import * as Nginx from "../../scripts/lib/Nginx.ts"
 import * as Samples from "../../scripts/lib/Samples.ts"
 import * as Traffic from "../../scripts/lib/Traffic.ts"
 
@@ -86,5 +87,34 @@ describe("the fault suite's steady load", () => {
     assert.strictEqual(Traffic.due(150, 10, 1), 0)
     // Late ticks catch up at once rather than lowering the rate.
     assert.strictEqual(Traffic.due(100, 2500, 100), 150)
+  })
+})
+
+describe("nginx for the stack", () => {
+  const conf =
+    "http {\n    access_log off;\n    upstream api {\n        server api01:8080 max_fails=1 fail_timeout=2s;\n        server api02:8080;\n    }\n    server { listen 9999; }\n}\n"
+
+  it("points each upstream at its local port, keeping its parameters, and listens where asked", () => {
+    const local = Nginx.localConfig(conf, { api01: 18081, api02: 18082 }, 19999)
+    assert.include(local, "server 127.0.0.1:18081 max_fails=1 fail_timeout=2s;")
+    assert.include(local, "server 127.0.0.1:18082;")
+    assert.include(local, "listen 19999;")
+    assert.include(local, "access_log off;")
+    assert.throws(() => Nginx.localConfig(conf, { api01: 18081 }, 19999))
+  })
+
+  it("logs which instance answered each request when asked, and reads that log back", () => {
+    const local = Nginx.localConfig(conf, { api01: 18081, api02: 18082 }, 19999, "/tmp/upstreams.log")
+    assert.notInclude(local, "access_log off;")
+    assert.include(local, "access_log /tmp/upstreams.log upstreams;")
+    assert.deepStrictEqual(
+      Nginx.parseUpstreamLog(
+        "1700000000.123 127.0.0.1:18081 200\n1700000000.5 127.0.0.1:18081, 127.0.0.1:18082 200\n\n"
+      ),
+      [
+        { at: 1_700_000_000_123, port: 18081, status: 200 },
+        { at: 1_700_000_000_500, port: 18082, status: 200 }
+      ]
+    )
   })
 })
