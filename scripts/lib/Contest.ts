@@ -18,6 +18,7 @@ import { repositoryRoot } from "../../local/Processes.ts"
 import type { ServiceName } from "./Bundle.ts"
 import * as K6 from "./K6.ts"
 import * as Metering from "./Metering.ts"
+import * as Options from "./Options.ts"
 import * as Report from "./Report.ts"
 import * as Samples from "./Samples.ts"
 import type * as Stack from "./Stack.ts"
@@ -147,7 +148,7 @@ export const run = <S extends Stack.Stack, A>(contest: Definition<S, A>, options
       ...judgement.reasons,
       ...(measured.readySeconds > 40 ? [`ready after ${measured.readySeconds.toFixed(1)} s (> 40 s)`] : [])
     ]
-    const settings = Object.entries(options.settings).map(([name, value]) => `${name}=${value}`)
+    const settings = Options.settingsText(options.settings)
     const overall = Samples.stats(samples)
     const summary: Report.Summary = {
       title: contest.title(options),

@@ -13,6 +13,7 @@ import { clientFor } from "../../src/Platform/Sql.ts"
 import type * as Contest from "./Contest.ts"
 import * as Faults from "./Faults.ts"
 import * as K6 from "./K6.ts"
+import * as Options from "./Options.ts"
 import * as Samples from "./Samples.ts"
 import * as Stack from "./Stack.ts"
 import type * as Traffic from "./Traffic.ts"
@@ -70,10 +71,13 @@ export type Operation =
 
 const randomInt = (min: number, max: number) => min + Math.floor(Math.random() * (max - min + 1))
 
+/** Every descricao of a segment starts so; at most 10 characters in all, even after millions of requests. */
+const descricaoPrefix = (segment: number) => `f${segment}-`
+
 /**
  * The contest's mix (22 debits : 11 credits : 1 statement, random clients
- * and amounts). Every transaction has a descricao of its own, `f<segment>-<n>`
- * (at most 10 characters), so the audit finds each one in `transacoes`.
+ * and amounts). Every transaction has a descricao of its own, `f<segment>-<n>`,
+ * so the audit finds each one in `transacoes`.
  */
 const request =
   (segment: number) =>
@@ -85,7 +89,7 @@ const request =
       kind: draw < 22 ? "d" : "c",
       id,
       valor: randomInt(1, 10_000),
-      descricao: `f${segment}-${index.toString(36)}`
+      descricao: `${descricaoPrefix(segment)}${index.toString(36)}`
     } as const
     return {
       method: "POST",
@@ -159,7 +163,7 @@ interface Written {
 }
 
 /** This segment's transactions, each with the running balance of its client up to it (ids follow the row lock). */
-const writtenIn = (databaseUrl: string, segment: string) =>
+const writtenIn = (databaseUrl: string, prefix: string) =>
   Effect.gen(function* () {
     const sql = yield* clientFor(databaseUrl)
     return yield* sql<Written>`
@@ -167,7 +171,7 @@ const writtenIn = (databaseUrl: string, segment: string) =>
         FROM (SELECT t.*, sum(CASE t.tipo WHEN 'c' THEN t.valor ELSE -t.valor END)
                           OVER (PARTITION BY t.cliente_id ORDER BY t.id)::int AS saldo
                 FROM transacoes t) AS running
-       WHERE descricao LIKE ${`${segment}%`}`
+       WHERE descricao LIKE ${`${prefix}%`}`
   }).pipe(Effect.scoped, Effect.orDie)
 
 /** At most this many findings of one kind are listed; the rest are counted. */
@@ -197,12 +201,8 @@ const audit =
   ) =>
     Effect.gen(function* () {
       const balances = yield* auditBalances(stack.databaseUrl)
-      const segment = answers
-        .map((answer) => answer.request.tag)
-        .find((tag) => tag.kind !== "extrato")
-        ?.descricao.replace(/-.*$/, "-")
       const written = new Map(
-        (segment === undefined ? [] : yield* writtenIn(stack.databaseUrl, segment)).map((row) => [row.descricao, row])
+        (yield* writtenIn(stack.databaseUrl, descricaoPrefix(timeline.segment))).map((row) => [row.descricao, row])
       )
       const mayBeLost = fault.crashesDatabase && pgProfile === "contest"
       const missing: Array<string> = []
@@ -275,7 +275,7 @@ export const faultTarget = (
     readonly faults: ReadonlyArray<string>
   }
 ): Faults.Target<Stack.Stack, Operation, CrebitosFault> => ({
-  label: `crebitos (${[pgProfile, ...Object.entries(options.settings).map(([name, value]) => `${name}=${value}`)].join(" ")})`,
+  label: `crebitos (${[pgProfile, ...Options.settingsText(options.settings)].join(" ")})`,
   up: Stack.up({
     service: "crebitos",
     pgProfile,

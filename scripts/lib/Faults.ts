@@ -42,6 +42,8 @@ const requestTimeout = Duration.seconds(5)
 
 /** When a fault happened, as the segment measured it. */
 export interface Timeline {
+  /** The segment's number, which its requests were built with. */
+  readonly segment: number
   readonly injectedAt: number
   /** When the injection was over (a freeze thawed, processors restored). */
   readonly injectionEndedAt: number
@@ -187,7 +189,7 @@ const segment = <S extends Stack.Stack, T, F extends Fault<S>>(
     const servingAt = yield* awaitServing(Effect.flatMap(traffic.answers, (answers) => target.serving(stack, answers)))
     yield* Effect.sleep(profile.after)
     const answers = yield* traffic.stop
-    const timeline: Timeline = { injectedAt, injectionEndedAt, servingAt }
+    const timeline: Timeline = { segment: index, injectedAt, injectionEndedAt, servingAt }
     const audit = yield* target.audit(stack, fault, answers, timeline)
     const rotation = yield* silences(stack, injectedAt - 1000, yield* Clock.currentTimeMillis)
 

@@ -10,6 +10,10 @@ export const settings = (values: ReadonlyArray<string>): Readonly<Record<string,
     })
   )
 
+/** Settings as they were given: `NAME=value` each. */
+export const settingsText = (settings: Readonly<Record<string, string>>): ReadonlyArray<string> =>
+  Object.entries(settings).map(([name, value]) => `${name}=${value}`)
+
 /** A TCP port, 0 for any free one. */
 export const port = (flag: string, value: string): number => {
   const parsed = Number(value)

@@ -18,6 +18,7 @@ import { PaymentsSummary } from "../../src/Payments/Domain.ts"
 import { clientFor } from "../../src/Platform/Sql.ts"
 import type * as Contest from "./Contest.ts"
 import * as Faults from "./Faults.ts"
+import * as Options from "./Options.ts"
 import * as Samples from "./Samples.ts"
 import * as Simulators from "./Simulators.ts"
 import * as Stack from "./Stack.ts"
@@ -346,9 +347,7 @@ export const faultTarget = (options: {
 }): Faults.Target<PaymentsStack, Payment> => {
   const apiEnvironment = { JOURNAL: "true", ...options.settings }
   return {
-    label: `payments (${Object.entries(apiEnvironment)
-      .map(([name, value]) => `${name}=${value}`)
-      .join(" ")})`,
+    label: `payments (${Options.settingsText(apiEnvironment).join(" ")})`,
     up: up(Simulators.freePorts)({
       service: "payments",
       pgProfile: "contest",
