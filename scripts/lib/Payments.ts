@@ -300,9 +300,10 @@ const audit = (
     const unacknowledgedHeld = held.filter(({ answer, holders }) => !accepted(answer) && holders > 0).length
     const mismatches = Simulators.processorNames.flatMap((processor) =>
       ours[processor].totalRequests !== theirs[processor].totalRequests ||
-      Math.abs(ours[processor].totalAmount - theirs[processor].totalAmount) > 0.005
+      // The service's summary decodes to cents (its Schema); the simulator's amount is decimal.
+      ours[processor].totalAmount !== Math.round(theirs[processor].totalAmount * 100)
         ? [
-            `${processor}: the service counts ${ours[processor].totalRequests} (${ours[processor].totalAmount.toFixed(2)}), the processor holds ${theirs[processor].totalRequests} (${theirs[processor].totalAmount.toFixed(2)})`
+            `${processor}: the service counts ${ours[processor].totalRequests} (${money(ours[processor].totalAmount / 100)}), the processor holds ${theirs[processor].totalRequests} (${money(theirs[processor].totalAmount)})`
           ]
         : []
     )
