@@ -189,9 +189,10 @@ const segment = <S extends Stack.Stack, T, F extends Fault<S>>(
     const servingAt = yield* awaitServing(Effect.flatMap(traffic.answers, (answers) => target.serving(stack, answers)))
     yield* Effect.sleep(profile.after)
     const answers = yield* traffic.stop
+    const loadEndedAt = yield* Clock.currentTimeMillis
     const timeline: Timeline = { segment: index, injectedAt, injectionEndedAt, servingAt }
     const audit = yield* target.audit(stack, fault, answers, timeline)
-    const rotation = yield* silences(stack, injectedAt - 1000, yield* Clock.currentTimeMillis)
+    const rotation = yield* silences(stack, injectedAt - 1000, loadEndedAt)
 
     const failures = answers.filter(target.failed)
     const firstSent = failures.reduce((first, answer) => Math.min(first, answer.sentAt), Number.POSITIVE_INFINITY)
