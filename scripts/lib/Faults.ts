@@ -138,9 +138,10 @@ const awaitServing = (serving: Effect.Effect<boolean>) =>
   })
 
 /**
- * For each instance that nginx stopped sending requests to for over a
- * second during the segment: for how long (from its last answer before the
- * gap to its first after it): when it was back in rotation.
+ * For each instance that gave no answer through nginx for over a second
+ * during the segment, the longest such gap: after a kill -9, how long nginx
+ * kept it out of rotation (its restart, then `fail_timeout`); during a
+ * freeze, how long its answers (503s) took.
  */
 const silences = (stack: Stack.Stack, from: number, to: number) =>
   Option.match(stack.upstreamAnswers, {
@@ -156,11 +157,9 @@ const silences = (stack: Stack.Stack, from: number, to: number) =>
           const gap = times.reduce((longest, at, index) => Math.max(longest, at - (times[index - 1] ?? at)), 0)
           const untilEnd = to - (times.at(-1) ?? from)
           if (untilEnd > Math.max(gap, 1000)) {
-            return [`${api.name} answered nothing through nginx for the last ${seconds(untilEnd)} of the segment`]
+            return [`${api.name} gave no answer through nginx for the last ${seconds(untilEnd)} of the load`]
           }
-          return gap > 1000
-            ? [`${api.name} answered nothing through nginx for ${seconds(gap)}, then was back in rotation`]
-            : []
+          return gap > 1000 ? [`${api.name} gave no answer through nginx for ${seconds(gap)}`] : []
         })
       )
   })

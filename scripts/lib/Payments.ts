@@ -229,7 +229,9 @@ const faults: ReadonlyArray<Faults.Fault<PaymentsStack>> = [
         const pid = yield* Faults.kill(stack.apis[0]?.pid ?? Effect.die(new Error("no API")))
         // The processors recover while api01 restarts; it must take its payments back.
         yield* setBoth(stack, healthyBoth)
-        return [`api01 (pid ${pid}) killed with ${held} accepted payments queued or in flight`]
+        return [
+          `api01 (pid ${pid}) killed; its journal held ${held} accepted payments not yet recorded (queued or in flight)`
+        ]
       })
   },
   {
@@ -323,7 +325,7 @@ const audit = (
           : [])
       ],
       notes: [
-        `${acknowledged.length - lost.length} of ${acknowledged.length} accepted payments held by exactly one processor and counted`,
+        `${acknowledged.length - lost.length} of ${acknowledged.length} accepted payments held by exactly one processor`,
         `service: default ${ours.default.totalRequests}, fallback ${ours.fallback.totalRequests}; processors: default ${theirs.default.totalRequests}, fallback ${theirs.fallback.totalRequests}`,
         ...(answers.length > acknowledged.length
           ? [
