@@ -9,8 +9,14 @@ import { freshDatabase } from "../support/Database.ts"
 import { rawRequest } from "../support/Http.ts"
 
 const megabytes = 2 ** 20
-/** The API container's memory cap (docker/crebitos/docker-compose.yml). */
-const containerCap = 130 * megabytes
+/**
+ * What the uploads may add to the process's resident memory. The test runs
+ * the sources, whose code alone takes ~50 MB more than the image's bundle, so
+ * the cap (130 MB, docker/crebitos/docker-compose.yml) is checked as growth:
+ * the bundle starts near 105 MB, and one 100 MB body read whole would add
+ * more than all of this.
+ */
+const allowedGrowth = 16 * megabytes
 const uploadBytes = 100 * megabytes
 
 /** 100 MB of body, produced as it is sent, never held by the test either. */
@@ -31,7 +37,7 @@ const residentBytes = (pid: number) =>
 
 describe("request bodies against a process with the container's heap settings", () => {
   it.live(
-    "4 uploads of 100 MB with a Content-Length and 4 chunked: each refused with 413, memory stays far under the cap",
+    "4 uploads of 100 MB with a Content-Length and 4 chunked: each refused with 413, memory grows by less than 16 MB",
     () =>
       Effect.gen(function* () {
         const database = yield* freshDatabase
@@ -41,7 +47,8 @@ describe("request bodies against a process with the container's heap settings", 
           ready: /Listening on/
         })
         const pid = api.child.pid ?? 0
-        let peak = residentBytes(pid)
+        const baseline = residentBytes(pid)
+        let peak = baseline
         const sampler = yield* Effect.forkChild(
           Effect.sync(() => {
             peak = Math.max(peak, residentBytes(pid))
@@ -65,7 +72,11 @@ describe("request bodies against a process with the container's heap settings", 
           answers.map((answer) => answer.status),
           Array.from({ length: 8 }, () => 413)
         )
-        assert.isBelow(peak, containerCap, `peak RSS ${(peak / megabytes).toFixed(1)} MB`)
+        assert.isBelow(
+          peak - baseline,
+          allowedGrowth,
+          `RSS ${(baseline / megabytes).toFixed(1)} MB at start, ${(peak / megabytes).toFixed(1)} MB at its peak`
+        )
         // And it still serves.
         const after = yield* rawRequest(port, { method: "GET", path: "/clientes/1/extrato" })
         assert.strictEqual(after.status, 200)
