@@ -39,6 +39,12 @@ describe("docker/Dockerfile", () => {
       assert.strictEqual(from.getImageName(), "node")
       assert.match(from.getImageTag() ?? "", /^24[-.]/)
     }
+    // A multi-arch build (release.yml) builds the platform-free bundle once, natively;
+    // only the final stage is of the target platform.
+    assert.deepStrictEqual(
+      froms.map((from) => from.getPlatformFlag()?.getValue() ?? null),
+      [...froms.slice(0, -1).map(() => "$BUILDPLATFORM"), null]
+    )
     const env = Object.fromEntries(
       all(Env).flatMap((instruction) =>
         instruction.getProperties().map((property) => [property.getName(), property.getValue()])
