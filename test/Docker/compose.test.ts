@@ -307,31 +307,36 @@ describe.each(Object.values(cases))("docker/$name/docker-compose.yml", (service:
       })
   )
 
-  it.effect("nginx.conf passes nginx -t once its upstreams point at this machine", () =>
-    Effect.gen(function* () {
-      const nginx = yield* findExecutable(["nginx", "/usr/sbin/nginx"], ["-v"])
-      const conf = readFileSync(join(repositoryRoot, "docker", service.name, "nginx.conf"), "utf8")
-      assert.include(conf, "listen 9999;")
-      const local = Nginx.localConfig(conf, { api01: 18081, api02: 18082 }, 19999)
-      assert.match(local, /server 127\.0\.0\.1:18081[ ;]/)
-      assert.match(local, /server 127\.0\.0\.1:18082[ ;]/)
-      // `npm run tools` installs it (CI runs it before the tests).
-      if (Option.isNone(nginx)) return assert.fail("nginx is not installed: run npm run tools")
-      const prefix = yield* Effect.acquireRelease(
-        Effect.promise(() => mkdtemp(join(tmpdir(), "rinha-nginx-test-"))),
-        (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
-      )
-      yield* Effect.promise(() => writeFile(join(prefix, "nginx.conf"), local))
-      const output = yield* runCommand(nginx.value, [
-        "-t",
-        "-p",
-        prefix,
-        "-c",
-        join(prefix, "nginx.conf"),
-        "-e",
-        "stderr"
-      ])
-      assert.include(output, "test is successful")
-    }).pipe(Effect.scoped)
+  it.effect(
+    "mounts docker/nginx.conf (both services'), which passes nginx -t once its upstreams point at this machine",
+    () =>
+      Effect.gen(function* () {
+        const nginx = yield* findExecutable(["nginx", "/usr/sbin/nginx"], ["-v"])
+        const compose = yield* load()
+        const mounted = Compose.volumeSource(compose, compose.file.services.nginx ?? {}, "/etc/nginx/nginx.conf")
+        assert.strictEqual(mounted, join(repositoryRoot, "docker", "nginx.conf"))
+        const conf = readFileSync(mounted ?? "", "utf8")
+        assert.include(conf, "listen 9999;")
+        const local = Nginx.localConfig(conf, { api01: 18081, api02: 18082 }, 19999)
+        assert.match(local, /server 127\.0\.0\.1:18081[ ;]/)
+        assert.match(local, /server 127\.0\.0\.1:18082[ ;]/)
+        // `npm run tools` installs it (CI runs it before the tests).
+        if (Option.isNone(nginx)) return assert.fail("nginx is not installed: run npm run tools")
+        const prefix = yield* Effect.acquireRelease(
+          Effect.promise(() => mkdtemp(join(tmpdir(), "rinha-nginx-test-"))),
+          (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
+        )
+        yield* Effect.promise(() => writeFile(join(prefix, "nginx.conf"), local))
+        const output = yield* runCommand(nginx.value, [
+          "-t",
+          "-p",
+          prefix,
+          "-c",
+          join(prefix, "nginx.conf"),
+          "-e",
+          "stderr"
+        ])
+        assert.include(output, "test is successful")
+      }).pipe(Effect.scoped)
   )
 })
