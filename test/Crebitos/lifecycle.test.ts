@@ -2,33 +2,10 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Latch from "effect/Latch"
-import * as Schedule from "effect/Schedule"
-import { exited, freePort, isAlive, listening, spawnNode } from "../../local/Processes.ts"
+import { exited, freePort, isAlive, spawnNode } from "../../local/Processes.ts"
 import { clientFor } from "../../src/Platform/Sql.ts"
 import { freshDatabase } from "../support/Database.ts"
-
-const debit = (port: number, cliente: number) =>
-  Effect.promise(() =>
-    fetch(`http://127.0.0.1:${port}/clientes/${cliente}/transacoes`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ valor: 1, tipo: "d", descricao: "em voo" })
-    }).then(async (response) => ({ status: response.status, body: await response.text() }))
-  )
-
-const refusesConnections = (port: number) =>
-  listening(port).pipe(Effect.match({ onSuccess: () => false, onFailure: () => true }))
-
-/** Polls until `condition` holds, for at most ~10 s. */
-const eventually = <E, R>(condition: Effect.Effect<boolean, E, R>) =>
-  condition.pipe(
-    Effect.filterOrFail(
-      (ok) => ok,
-      () => new Error("condition not reached")
-    ),
-    Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 100 }),
-    Effect.orDie
-  )
+import { debit, eventually, refusesConnections } from "../support/Processes.ts"
 
 /** One API process (what a container runs) on a fresh database and a free port. */
 const apiProcess = (env: Readonly<Record<string, string>> = {}) =>
@@ -93,7 +70,11 @@ describe("lifecycle", () => {
           fetch(`http://127.0.0.1:${port}/healthz`).then((response) => response.status)
         )
         assert.strictEqual(yield* health, 503)
-        yield* eventually(Effect.map(health, (status) => status === 200))
+        // 5000 warm-up requests: some seconds more on a loaded machine.
+        yield* eventually(
+          Effect.map(health, (status) => status === 200),
+          "25 seconds"
+        )
       }).pipe(Effect.scoped),
     30_000
   )

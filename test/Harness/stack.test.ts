@@ -4,9 +4,10 @@ import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
-import { exited, freePort, isAlive, listening, signalGroup, spawnProcess } from "../../local/Processes.ts"
+import { exited, freePort, isAlive, signalGroup, spawnProcess } from "../../local/Processes.ts"
 import * as Compose from "../../scripts/lib/Compose.ts"
 import { composePath } from "../../scripts/lib/Stack.ts"
+import { refusesConnections } from "../support/Processes.ts"
 
 const cgroupRoot = "/sys/fs/cgroup/cpu"
 
@@ -126,9 +127,7 @@ describe.each(services)("$command", ({ readPath, service, serves }) => {
         for (const pid of [...pids, newPid]) assert.isFalse(isAlive(pid), `process ${pid} stopped`)
         assert.deepStrictEqual(mine(), [])
         for (const simulator of processors) {
-          assert.isTrue(
-            yield* listening(simulator).pipe(Effect.match({ onSuccess: () => false, onFailure: () => true }))
-          )
+          assert.isTrue(yield* refusesConnections(simulator))
         }
       }).pipe(Effect.scoped),
     120_000

@@ -8,11 +8,11 @@ import * as Latch from "effect/Latch"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as References from "effect/References"
-import * as Schedule from "effect/Schedule"
 import * as SqlClient from "effect/sql/SqlClient"
 import { type LogBudget, spend } from "../../src/Platform/ServerErrors.ts"
 import { crebitosTest, ledgerState } from "../support/Crebitos.ts"
 import { rawRequest, serverPort } from "../support/Http.ts"
+import { eventually } from "../support/Processes.ts"
 
 interface LogLine {
   readonly message: string
@@ -76,12 +76,6 @@ const whileRowLocked = <A, E, R>(id: number, during: Effect.Effect<A, E, R>) =>
     return yield* during.pipe(Effect.ensuring(release.open.pipe(Effect.andThen(Fiber.join(holder)), Effect.orDie)))
   })
 
-const eventually = <E, R>(condition: Effect.Effect<boolean, E, R>) =>
-  condition.pipe(
-    Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (ok) => ok }),
-    Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.succeed(false) })
-  )
-
 layer(DatabaseTest, { excludeTestServices: true })("a database that cannot answer", (it) => {
   it.effect(
     "a statement that waits past DB_TIMEOUT: a bare 503 within it, logged once with its cause, nothing stored",
@@ -131,7 +125,10 @@ layer(DatabaseTest, { excludeTestServices: true })("a database that cannot answe
       assert.strictEqual((yield* get("/healthz")).status, 503)
       assert.strictEqual((yield* get("/clientes/1/extrato")).status, 404)
       yield* admin.executeRaw("SELECT pg_advisory_unlock(7202401)", [])
-      assert.isTrue(yield* eventually(Effect.map(get("/healthz"), (answer) => answer.status === 200)))
+      yield* eventually(
+        Effect.map(get("/healthz"), (answer) => answer.status === 200),
+        "5 seconds"
+      )
       assert.deepStrictEqual(
         (yield* ledgerState).map(({ saldo, transacoes }) => ({ saldo, transacoes })),
         Array.from({ length: 5 }, () => ({ saldo: 0, transacoes: 0 }))

@@ -3,39 +3,16 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Schedule from "effect/Schedule"
-import { exited, freePort, isAlive, listening, signalGroup, spawnNode } from "../../local/Processes.ts"
+import { exited, freePort, isAlive, signalGroup, spawnNode } from "../../local/Processes.ts"
 import { clientFor } from "../../src/Platform/Sql.ts"
 import { freshDatabase } from "../support/Database.ts"
-
-const debit = (port: number, cliente: number) =>
-  Effect.promise(() =>
-    fetch(`http://127.0.0.1:${port}/clientes/${cliente}/transacoes`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ valor: 1, tipo: "d", descricao: "npm start" })
-    }).then(async (response) => ({ status: response.status, body: await response.text() }))
-  )
+import { debit, eventually, refusesConnections } from "../support/Processes.ts"
 
 const statementTotal = (port: number) =>
   Effect.promise(() =>
     fetch(`http://127.0.0.1:${port}/clientes/1/extrato`)
       .then((response) => response.json())
       .then((body) => (body as { saldo: { total: number } }).saldo.total)
-  )
-
-const refusesConnections = (port: number) =>
-  listening(port).pipe(Effect.match({ onSuccess: () => false, onFailure: () => true }))
-
-/** Polls until `condition` holds, for at most ~10 s. */
-const eventually = <E, R>(condition: Effect.Effect<boolean, E, R>) =>
-  condition.pipe(
-    Effect.filterOrFail(
-      (ok) => ok,
-      () => new Error("condition not reached")
-    ),
-    Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 100 }),
-    Effect.orDie
   )
 
 /** The PIDs `npm start` printed for its workers. */
