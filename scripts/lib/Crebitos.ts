@@ -266,14 +266,7 @@ const audit =
 /** Crébitos in a PostgreSQL profile, for the fault suite. */
 export const faultTarget = (
   pgProfile: Stack.PgProfile,
-  options: {
-    readonly rate: number
-    readonly port: number
-    readonly verbose: boolean
-    readonly settings: Readonly<Record<string, string>>
-    /** The names of the faults to inject; every one when empty. */
-    readonly faults: ReadonlyArray<string>
-  }
+  options: Faults.TargetOptions
 ): Faults.Target<Stack.Stack, Operation, CrebitosFault> => ({
   label: `crebitos (${[pgProfile, ...Options.settingsText(options.settings)].join(" ")})`,
   up: Stack.up({

@@ -66,6 +66,16 @@ export interface AuditResult {
   readonly notes: ReadonlyArray<string>
 }
 
+/** What `npm run faults` asks of each service's target (scripts/lib/Crebitos.ts, Payments.ts). */
+export interface TargetOptions {
+  readonly rate: number
+  readonly port: number
+  readonly verbose: boolean
+  readonly settings: Readonly<Record<string, string>>
+  /** The names of the faults to inject; every one when empty. */
+  readonly faults: ReadonlyArray<string>
+}
+
 export interface Target<S extends Stack.Stack, T, F extends Fault<S> = Fault<S>> {
   /** e.g. "crebitos (durable)". */
   readonly label: string

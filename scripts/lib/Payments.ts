@@ -340,14 +340,7 @@ const audit = (
  * Payments for the fault suite: with JOURNAL on unless `settings` say
  * otherwise (it is the mode that promises to lose nothing on kill -9).
  */
-export const faultTarget = (options: {
-  readonly rate: number
-  readonly port: number
-  readonly verbose: boolean
-  readonly settings: Readonly<Record<string, string>>
-  /** The names of the faults to inject; every one when empty. */
-  readonly faults: ReadonlyArray<string>
-}): Faults.Target<PaymentsStack, Payment> => {
+export const faultTarget = (options: Faults.TargetOptions): Faults.Target<PaymentsStack, Payment> => {
   const apiEnvironment = { JOURNAL: "true", ...options.settings }
   return {
     label: `payments (${Options.settingsText(apiEnvironment).join(" ")})`,
