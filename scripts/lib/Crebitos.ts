@@ -19,7 +19,7 @@ import * as Stack from "./Stack.ts"
 import type * as Traffic from "./Traffic.ts"
 
 /** Every balance must equal the sum of its transactions and respect its limit: what breaks that, client by client. */
-export const auditBalances = (databaseUrl: string) =>
+const auditBalances = (databaseUrl: string) =>
   Effect.gen(function* () {
     const sql = yield* clientFor(databaseUrl)
     const rows = yield* sql<{ id: number; saldo: number; limite: number; soma: number }>`

@@ -270,7 +270,7 @@ export const recovery = (outcome: Outcome) =>
   })
 
 /** One line: what a fault cost. */
-export const describe = (outcome: Outcome) =>
+const describe = (outcome: Outcome) =>
   [
     `error window ${seconds(outcome.errorWindowMs)}`,
     `recovery ${recovery(outcome)}`,
@@ -296,7 +296,7 @@ const signalAll = (pids: ReadonlyArray<number>, signal: NodeJS.Signals) =>
   })
 
 /** Waits until the process is gone (its supervisor reaped it), for at most 5 s. */
-export const gone = (pid: number) =>
+const gone = (pid: number) =>
   Effect.sync(() => isAlive(pid)).pipe(
     Effect.repeat({ schedule: Schedule.spaced("10 millis"), until: (alive) => !alive }),
     Effect.timeoutOption("5 seconds"),

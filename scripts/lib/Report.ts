@@ -168,7 +168,7 @@ const legend = (entries: ReadonlyArray<readonly [string, string]>) =>
     )
     .join("")
 
-export const latencyOverTime = (timeline: ReadonlyArray<Second>) => {
+const latencyOverTime = (timeline: ReadonlyArray<Second>) => {
   if (timeline.length === 0) return "<p>No requests.</p>"
   const first = timeline[0]?.second ?? 0
   const last = timeline.at(-1)?.second ?? first
@@ -207,9 +207,7 @@ ${legend([
 </svg>`
 }
 
-export const latencyByPercentile = (
-  distribution: ReadonlyArray<{ readonly fraction: number; readonly ms: number }>
-) => {
+const latencyByPercentile = (distribution: ReadonlyArray<{ readonly fraction: number; readonly ms: number }>) => {
   if (distribution.length === 0) return "<p>No requests.</p>"
   // "Nines" axis: 0, 90, 99, 99.9, 99.99% evenly spaced, as latency plots usually are.
   const nines = (fraction: number) => -Math.log10(Math.max(1 - fraction, 1e-5))
@@ -236,7 +234,7 @@ ${distribution.map((point) => `<circle cx="${x(point.fraction)}" cy="${y(point.m
 </svg>`
 }
 
-export const html = (summary: Summary) => `<!doctype html>
+const html = (summary: Summary) => `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(summary.title)}</title>
 <style>
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 960px; color: #222 }

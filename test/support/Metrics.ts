@@ -28,7 +28,7 @@ const unescapeLabel = (value: string) => value.replace(/\\(.)/g, (_, char: strin
  * read (names, labels, values); whether the text is valid exposition format
  * is for Prometheus's own linter to say (`promtoolProblems`).
  */
-export const parseScrape = (text: string): Pick<Scrape, "types" | "samples"> => {
+const parseScrape = (text: string): Pick<Scrape, "types" | "samples"> => {
   const types = new Map<string, string>()
   const samples: Array<Sample> = []
   for (const line of text.split("\n")) {

@@ -18,7 +18,7 @@ import { ProcessorSimApi } from "../../src/ProcessorSim/Api.ts"
 import { ProcessorSimServer } from "../../src/ProcessorSim/main.ts"
 import { freshDatabase } from "./Database.ts"
 
-export const processorToken = "123"
+const processorToken = "123"
 
 /** Where a server built in this process listens. */
 const urlOf = (context: Context.Context<HttpServer.HttpServer>) => {
