@@ -18,6 +18,4 @@ export const ProcessorSimServer = serveApi(ProcessorSimApi, ProcessorSimHttp, Si
   Layer.provide(Processor.layer)
 )
 
-if (import.meta.main) {
-  runMain(ProcessorSimServer)
-}
+if (import.meta.main) runMain(ProcessorSimServer)
