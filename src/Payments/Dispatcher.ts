@@ -11,10 +11,12 @@ import * as Option from "effect/Option"
 import * as RateLimiter from "effect/persistence/RateLimiter"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
+import * as Tracer from "effect/Tracer"
 import type { CorrelationId, PaymentRequest, Sent } from "./Domain.ts"
 import { ProcessorHealth } from "./Health.ts"
 import { Journal } from "./Journal.ts"
 import { Ledger } from "./Ledger.ts"
+import { DispatchRecorder } from "./Metrics.ts"
 import * as Policy from "./Policy.ts"
 import { Processors } from "./Processors.ts"
 
@@ -23,15 +25,19 @@ const DispatcherConfig = Config.all({
   concurrency: Config.Int("DISPATCH_CONCURRENCY").pipe(Config.withDefault(64)),
   /** On shutdown, how long payments already being sent may take to finish. */
   drainTimeout: Config.Duration("DRAIN_TIMEOUT").pipe(Config.withDefault("3 seconds")),
-  /**
-   * Write each payment to PostgreSQL before answering 202, so that even a
-   * `kill -9` loses none (docs/payments.md, "Stopping"). Off: payments live
-   * in memory until dispatched, and only a graceful stop keeps the undispatched ones.
-   */
-  journal: Config.Boolean("JOURNAL").pipe(Config.withDefault(false)),
   /** Most payments sent per second by this instance; 0 for no limit. */
   rate: Config.Number("DISPATCH_RATE").pipe(Config.withDefault(0))
 })
+
+/**
+ * The request a payment came with, when traces are exported: its dispatch is
+ * a trace of its own (it outlives the request by far) linked to this span.
+ */
+export interface RequestSpan {
+  readonly traceId: string
+  readonly spanId: string
+  readonly sampled: boolean
+}
 
 /** Nothing to do for this payment right now; try again later. */
 class NotYet extends Data.TaggedError("NotYet") {}
@@ -87,9 +93,14 @@ export class Dispatcher extends Context.Service<Dispatcher>()("Payments/Dispatch
     const ledger = yield* Ledger
     const journal = yield* Journal
     const pace = yield* makePacer(config.rate)
+    const recorder = yield* DispatchRecorder
     const queue = yield* Queue.unbounded<CorrelationId>()
     /** Every accepted payment not recorded yet, queued or being sent, as it stands now. */
     const unfinished = new Map<CorrelationId, Policy.Dispatch>()
+    /** The request of each unfinished payment that came with one (traces on). */
+    const requestSpans = new Map<CorrelationId, Tracer.ExternalSpan>()
+    let inFlight = 0
+    yield* recorder.watch({ queued: () => unfinished.size - inFlight, inFlight: () => inFlight })
 
     const enqueue = (payment: Policy.Dispatch) => {
       unfinished.set(payment.correlationId, payment)
@@ -98,12 +109,26 @@ export class Dispatcher extends Context.Service<Dispatcher>()("Payments/Dispatch
 
     const track = (payment: Policy.Dispatch) => Effect.sync(() => unfinished.set(payment.correlationId, payment))
 
-    const done = (payment: Policy.Dispatch) => Effect.sync(() => unfinished.delete(payment.correlationId))
+    const done = (payment: Policy.Dispatch) =>
+      Effect.sync(() => {
+        unfinished.delete(payment.correlationId)
+        requestSpans.delete(payment.correlationId)
+      })
 
     const record = (payment: Policy.Dispatch, sent: Sent) =>
       ledger
         .record({ correlationId: payment.correlationId, amount: payment.amount, ...sent })
-        .pipe(Effect.andThen(done(payment)))
+        .pipe(Effect.andThen(done(payment)), Effect.andThen(Effect.sync(() => recorder.recorded(sent.processor))))
+
+    /** One request to a processor, counted while under way. */
+    const send = (sent: Sent, payment: Policy.Dispatch) =>
+      Effect.suspend(() => {
+        inFlight++
+        return processors.send(sent.processor, payment, sent.requestedAt)
+      }).pipe(
+        Effect.ensuring(Effect.sync(() => inFlight--)),
+        Effect.tap((outcome) => Effect.sync(() => recorder.sent(sent.processor, outcome)))
+      )
 
     // lookUp and attempt run for every attempt: untraced, like ProcessorHealth.route.
 
@@ -130,7 +155,7 @@ export class Dispatcher extends Context.Service<Dispatcher>()("Payments/Dispatch
       const sent = { processor: route.processor, requestedAt: Policy.requestedAt(payment, yield* DateTime.now) }
       // Saved as sent before the request leaves: a shutdown during it keeps the payment pinned.
       yield* track({ ...payment, sent: Option.some(sent) })
-      const outcome = yield* processors.send(sent.processor, payment, sent.requestedAt)
+      const outcome = yield* send(sent, payment)
       yield* health.observe(route, outcome)
       const verdict = Policy.afterAnswer(payment, sent, outcome)
       switch (verdict._tag) {
@@ -148,8 +173,8 @@ export class Dispatcher extends Context.Service<Dispatcher>()("Payments/Dispatch
      * Every attempt of one payment until it is recorded or forgotten. A defect
      * must not stop a worker, let alone all of them: the payment is queued again.
      */
-    const dispatch = (correlationId: CorrelationId) =>
-      attempt(correlationId).pipe(
+    const dispatch = (correlationId: CorrelationId) => {
+      const attempts = attempt(correlationId).pipe(
         Effect.retry(retrySchedule),
         Effect.catchDefect((defect) =>
           Effect.logError("dispatch failed; the payment is queued again", defect).pipe(
@@ -158,6 +183,16 @@ export class Dispatcher extends Context.Service<Dispatcher>()("Payments/Dispatch
           )
         )
       )
+      const request = requestSpans.get(correlationId)
+      return request === undefined
+        ? attempts
+        : Effect.withSpan(attempts, "Payments.dispatch", {
+            root: true,
+            kind: "consumer",
+            links: [{ span: request, attributes: {} }],
+            attributes: { "payment.correlation_id": correlationId }
+          })
+    }
 
     // Ends when the queue is shut down: its take is then interrupted.
     const worker = Effect.forever(Effect.flatMap(Queue.take(queue), dispatch))
@@ -183,13 +218,18 @@ export class Dispatcher extends Context.Service<Dispatcher>()("Payments/Dispatch
       })
     )
 
-    /** Takes a payment for dispatch; a correlationId already on its way is not taken twice. */
-    const accept = Effect.fn("Dispatcher.accept")(function* (payment: PaymentRequest) {
-      if (unfinished.has(payment.correlationId)) return
-      const acceptedAt = yield* Clock.currentTimeMillis
-      if (config.journal) yield* journal.write(payment)
-      enqueue({ ...payment, sent: Option.none(), acceptedAt, unaccounted: false })
-    })
+    /**
+     * Takes a payment for dispatch (journaled already when JOURNAL is on: the
+     * HTTP side writes it before its 202); a correlationId already on its way
+     * is not taken twice.
+     */
+    const accept = (payment: PaymentRequest, request?: RequestSpan) =>
+      Effect.map(Clock.currentTimeMillis, (acceptedAt) => {
+        if (unfinished.has(payment.correlationId)) return
+        if (request !== undefined) requestSpans.set(payment.correlationId, Tracer.externalSpan(request))
+        enqueue({ ...payment, sent: Option.none(), acceptedAt, unaccounted: false })
+        recorder.accepted()
+      })
 
     return { accept } as const
   })

@@ -8,6 +8,7 @@ import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import { type ProcessorName, processorNames } from "./Domain.ts"
 import { HealthReports } from "./HealthReports.ts"
+import { DispatchRecorder } from "./Metrics.ts"
 import * as Policy from "./Policy.ts"
 import { Processors, type SendOutcome } from "./Processors.ts"
 
@@ -31,6 +32,7 @@ export class ProcessorHealth extends Context.Service<ProcessorHealth>()("Payment
     const config = yield* HealthConfig
     const processors = yield* Processors
     const reports = yield* HealthReports
+    const recorder = yield* DispatchRecorder
     const policy: Policy.PolicyConfig = {
       fallbackAfterMs: Duration.toMillis(config.fallbackAfter),
       probeIntervalMs: Duration.toMillis(config.probeInterval)
@@ -58,6 +60,8 @@ export class ProcessorHealth extends Context.Service<ProcessorHealth>()("Payment
       const shared = yield* reports.poll(processor)
       const report = shared.claimed
         ? yield* processors.health(processor).pipe(
+            Effect.tapError(() => Effect.sync(() => recorder.healthCall(processor, false))),
+            Effect.tap(() => Effect.sync(() => recorder.healthCall(processor, true))),
             Effect.tap((fresh) => reports.publish(processor, fresh)),
             Effect.map((fresh): Policy.HealthReport => ({ failing: fresh.failing, ageMs: 0 })),
             Effect.catch(() => Effect.succeed(shared.report))

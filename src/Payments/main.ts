@@ -1,33 +1,25 @@
+import { isMainThread } from "node:worker_threads"
 import * as Layer from "effect/Layer"
 import { runMain, serveService } from "../Platform/Server.ts"
 import { Api } from "./Api.ts"
-import { Dispatcher } from "./Dispatcher.ts"
-import { ProcessorHealth } from "./Health.ts"
-import { HealthReports } from "./HealthReports.ts"
+import { DispatchThread } from "./DispatchThread.ts"
 import { PaymentsLive, warmupRequests } from "./Http.ts"
 import { Journal } from "./Journal.ts"
 import { Ledger } from "./Ledger.ts"
-import { Processors } from "./Processors.ts"
-
-/** Accepted payments in, records out: everything that sends payments to the processors. */
-const Dispatching = Dispatcher.layer.pipe(
-  Layer.provide(ProcessorHealth.layer.pipe(Layer.provide(HealthReports.layer))),
-  Layer.provide([Processors.layer, Journal.layer]),
-  Layer.provideMerge(Ledger.layer)
-)
 
 /**
- * One Payments API process: database ready and undispatched payments taken
- * back first, then the port opens, then it warms up and reports healthy. On
- * shutdown the server stops first, then the dispatcher keeps what it could
- * not send, then the pool closes.
+ * One Payments API process: database ready and the dispatch thread started
+ * (undispatched payments taken back) first, then the port opens, then it
+ * warms up and reports healthy. On shutdown the server stops first, then the
+ * dispatch thread drains and keeps what it could not send, then the pool closes.
  */
 export const PaymentsServer = serveService({
   api: Api,
   handlers: PaymentsLive,
-  services: Dispatching,
+  services: DispatchThread.layer.pipe(Layer.provide(Journal.layer), Layer.provideMerge(Ledger.layer)),
   sql: "payments",
   warmup: warmupRequests
 })
 
-if (import.meta.main) runMain(PaymentsServer)
+// The bundle is also the dispatch thread's entry (DispatchThread.ts), where import.meta.main holds too.
+if (import.meta.main && isMainThread) runMain(PaymentsServer)

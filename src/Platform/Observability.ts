@@ -321,9 +321,11 @@ const TracingConfig = Config.all({
  * Samples whole requests: a server span without a parent is kept with
  * probability `ratio`, and every span under it follows its decision (Effect
  * gives a child its parent's); a request carrying a `traceparent` keeps the
- * caller's decision. Spans without a request above them (background work,
- * start-up) are not exported. The decision is made where the tracer makes a
- * span, outside any fiber, hence `Math.random`.
+ * caller's decision. A trace of its own linked to requests (the Payments
+ * dispatch, carried over from its request) is kept when one of them was.
+ * Other spans without a request above them (background work, start-up) are
+ * not exported. The decision is made where the tracer makes a span, outside
+ * any fiber, hence `Math.random`.
  */
 const sampleRequests = (tracer: Tracer.Tracer, ratio: number): Tracer.Tracer =>
   Tracer.make({
@@ -331,7 +333,12 @@ const sampleRequests = (tracer: Tracer.Tracer, ratio: number): Tracer.Tracer =>
       tracer.span(
         Option.isSome(options.parent)
           ? options
-          : { ...options, sampled: options.sampled && options.kind === "server" && Math.random() < ratio }
+          : {
+              ...options,
+              sampled:
+                options.sampled &&
+                (options.kind === "server" ? Math.random() < ratio : options.links.some((link) => link.span.sampled))
+            }
       ),
     ...(tracer.context === undefined ? {} : { context: tracer.context })
   })

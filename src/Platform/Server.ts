@@ -174,7 +174,7 @@ export const serveService = <Id extends string, Groups extends HttpApiGroup.Cons
   )
 
 /** Structured logs (one JSON object per line) unless `LOG_FORMAT=pretty`. */
-const LoggerLive = Layer.unwrap(
+export const LoggerLive = Layer.unwrap(
   Effect.map(Config.Literals(["json", "pretty"], "LOG_FORMAT").pipe(Config.withDefault("json")), (format) =>
     Logger.layer([format === "json" ? Logger.consoleJson : Logger.consolePretty()])
   )

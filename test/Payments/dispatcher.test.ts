@@ -366,23 +366,6 @@ describe("Dispatcher: pacing, retries, failures", () => {
       assert.deepStrictEqual(recordedAt(world, "default"), ["p1", "p2"])
     })
   )
-
-  it.effect("JOURNAL=true writes each payment before accept returns; off, nothing", () =>
-    Effect.gen(function* () {
-      const journaled = makeWorld()
-      journaled.default.behaviour = "refuse"
-      yield* withDispatcher(journaled, { JOURNAL: "true" }, (dispatcher) =>
-        Effect.gen(function* () {
-          yield* dispatcher.accept(payment("p1"))
-          assert.deepStrictEqual(journaled.written, ["p1"])
-          assert.deepStrictEqual(journaled.default.sent, [])
-        })
-      )
-      const inMemory = makeWorld()
-      yield* withDispatcher(inMemory, {}, (dispatcher) => dispatcher.accept(payment("p1")))
-      assert.deepStrictEqual(inMemory.written, [])
-    })
-  )
 })
 
 describe("Dispatcher: stopping", () => {

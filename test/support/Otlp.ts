@@ -63,7 +63,8 @@ const Span = Schema.Struct({
   parentSpanId: Schema.optional(Schema.String),
   name: Schema.String,
   kind: Schema.Number,
-  attributes: Attributes
+  attributes: Attributes,
+  links: Schema.optional(Schema.Array(Schema.Struct({ traceId: Schema.String, spanId: Schema.String })))
 })
 export type Span = typeof Span.Type
 
@@ -105,4 +106,4 @@ export const attribute = (span: Span, key: string) => {
 }
 
 /** OTLP's span kinds. */
-export const SpanKind = { internal: 1, server: 2, client: 3 } as const
+export const SpanKind = { internal: 1, server: 2, client: 3, consumer: 5 } as const
