@@ -11,7 +11,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import { seriesOf } from "../Platform/Observability.ts"
-import type { ProcessorName } from "./Domain.ts"
+import { type ProcessorName, processorNames } from "./Domain.ts"
 import type { SendOutcome } from "./Processors.ts"
 
 /** How stale a scrape of the dispatch thread's series may be: well under Prometheus's 5 s scrape interval. */
@@ -87,27 +87,41 @@ export const DispatchRecorder = Context.Reference<DispatchRecorder>("Payments/Di
   defaultValue: () => inert
 })
 
-/** The recorder over the current metric registry (the dispatch thread's). */
-export const makeRecorder = Effect.map(
-  Effect.context<never>(),
-  (context): DispatchRecorder => ({
-    accepted: () => accepted.updateUnsafe(1, context),
-    sent: (processor, outcome) =>
-      requests({ processor, outcome: outcomeLabels[outcome._tag] }).updateUnsafe(1, context),
-    recorded: (processor) => recorded({ processor }).updateUnsafe(1, context),
-    healthCall: (processor, answered) =>
-      healthCalls({ processor, result: answered ? "answered" : "failed" }).updateUnsafe(1, context),
-    watch: (gauges) =>
-      Effect.sync(() => {
-        for (const [gauge, read] of [
-          [queued, gauges.queued],
-          [inFlight, gauges.inFlight]
-        ] as const) {
-          Metric.registerUnsafe(gauge, context, { get: () => ({ value: read() }), ...noHooks })
-        }
-      })
-  })
-)
+/**
+ * The recorder over the current metric registry (the dispatch thread's).
+ * Every counter's series is there from the start, at 0, so that a rate over
+ * the first payments (or over an outage's first refusals) has a point before them.
+ */
+export const makeRecorder = Effect.gen(function* () {
+  const context = yield* Effect.context<never>()
+  const series = [
+    accepted,
+    ...processorNames.flatMap((processor) => [
+      recorded({ processor }),
+      ...Object.values(outcomeLabels).map((outcome) => requests({ processor, outcome })),
+      ...["answered", "failed"].map((result) => healthCalls({ processor, result }))
+    ])
+  ]
+  for (const counter of series) yield* Metric.update(counter, 0)
+  return makeRecording(context)
+})
+
+const makeRecording = (context: Context.Context<never>): DispatchRecorder => ({
+  accepted: () => accepted.updateUnsafe(1, context),
+  sent: (processor, outcome) => requests({ processor, outcome: outcomeLabels[outcome._tag] }).updateUnsafe(1, context),
+  recorded: (processor) => recorded({ processor }).updateUnsafe(1, context),
+  healthCall: (processor, answered) =>
+    healthCalls({ processor, result: answered ? "answered" : "failed" }).updateUnsafe(1, context),
+  watch: (gauges) =>
+    Effect.sync(() => {
+      for (const [gauge, read] of [
+        [queued, gauges.queued],
+        [inFlight, gauges.inFlight]
+      ] as const) {
+        Metric.registerUnsafe(gauge, context, { get: () => ({ value: read() }), ...noHooks })
+      }
+    })
+})
 
 /** A series of the dispatch thread, as a snapshot of its registry carries it across. */
 export type Series = Metric.Metric.Snapshot
