@@ -108,78 +108,130 @@ const WorkerEnvironment = Config.all(
 const JournalEnabled = Config.Boolean("JOURNAL").pipe(Config.withDefault(false))
 
 /**
- * The HTTP thread's side: `accept` journals the payment when JOURNAL is on,
- * then queues it for the worker; a fiber sends whatever accumulated as one
- * message. Built once the worker said it is ready (the payments kept by the
- * last run taken back), so the port opens after that. On shutdown, after the
- * HTTP server finished its requests, what is queued is sent, then the worker
- * is asked to close: it drains and keeps what it could not send.
+ * Dispatch in a worker thread of its own (docs/payments.md, "Dispatch in a
+ * thread of its own"). Off by default: the worker's isolate costs about
+ * 40 MB, more than the contest's 115 MB per instance leaves.
  */
-export class DispatchThread extends Context.Service<DispatchThread>()("Payments/DispatchThread", {
-  make: Effect.gen(function* () {
-    const journaled = yield* JournalEnabled
-    const journal = yield* Journal
-    const env = yield* WorkerEnvironment
-    const { exported } = yield* Instruments
-    const traced = yield* References.TracerEnabled
-    const data: DispatchWorkerData = { role: dispatchRole, metrics: exported }
-    const spawn = () => new Worker(new URL(import.meta.url), { workerData: data, env })
-    const platform = yield* WorkerPlatform.WorkerPlatform
-    const worker = yield* platform
-      .spawn<Report, Handover>(0)
-      .pipe(Effect.provide(WorkerPlatform.layerSpawner(spawn)), Effect.orDie)
+const DispatchWorker = Config.Boolean("DISPATCH_WORKER").pipe(Config.withDefault(false))
 
-    const mirrorReport = yield* mirror
-    const onReport = (report: Report) => Effect.sync(() => mirrorReport(report))
-    const ready = yield* Deferred.make<void>()
-    const running = yield* worker.run(onReport, { onSpawn: Deferred.succeed(ready, undefined) }).pipe(
-      // The worker never stops on its own: if it does, nothing is dispatched any more. The process
-      // exits, and its restart policy starts it again (with JOURNAL, nothing accepted is lost).
-      Effect.catchCause((cause) =>
-        Effect.logError("the dispatch thread stopped", cause).pipe(Effect.andThen(Effect.sync(() => process.exit(70))))
-      ),
-      Effect.forkScoped
-    )
-    yield* Effect.raceFirst(Deferred.await(ready), Fiber.join(running))
+/** The request's span when traces are exported, for the dispatch's trace to link to it. */
+const makeRequestSpan = Effect.map(References.TracerEnabled, (traced) =>
+  traced
+    ? Effect.map(Effect.option(Effect.currentSpan), (span) =>
+        Option.match(span, {
+          onNone: () => undefined,
+          onSome: ({ traceId, spanId, sampled }): RequestSpan => ({ traceId, spanId, sampled })
+        })
+      )
+    : Effect.succeed(undefined)
+)
 
-    const accepted = yield* Queue.unbounded<Handed, Cause.Done>()
-    const forwarding = yield* Effect.forever(
-      Effect.flatMap(Queue.takeAll(accepted), (payments) => worker.send(payments))
-    ).pipe(
-      Effect.catchCause(() => Effect.void),
-      Effect.forkScoped
-    )
-    // Before the worker is asked to close (finalizers run in reverse): everything accepted reaches it first.
-    yield* Effect.addFinalizer(() => Queue.end(accepted).pipe(Effect.andThen(Fiber.await(forwarding))))
+/** The dispatch thread's recorder when metrics are exported; the inert one otherwise. */
+const layerRecorder = (metrics: boolean) => (metrics ? Layer.effect(DispatchRecorder, makeRecorder) : Layer.empty)
 
-    /** The request's span, for the dispatch's trace to link to it. */
-    const requestSpan = traced
-      ? Effect.map(Effect.option(Effect.currentSpan), (span) =>
-          Option.match(span, {
-            onNone: () => undefined,
-            onSome: ({ traceId, spanId, sampled }): RequestSpan => ({ traceId, spanId, sampled })
-          })
-        )
-      : Effect.succeed(undefined)
-
-    /** Takes a payment: journaled first when JOURNAL is on, then on its way to the dispatch thread. */
-    const accept = Effect.fnUntraced(function* (payment: PaymentRequest) {
-      if (journaled) yield* journal.write(payment)
-      Queue.offerUnsafe(accepted, { payment, request: yield* requestSpan })
-    })
-
-    return { accept } as const
-  })
-}) {
-  static readonly layer = Layer.effect(this, this.make).pipe(Layer.provide(NodeWorker.layerPlatform))
-}
-
-/** Accepted payments in, records out: everything that sends payments to the processors, on its own pool. */
+/** Accepted payments in, records out: everything that sends payments to the processors. */
 const Dispatching = Dispatcher.layer.pipe(
   Layer.provide(ProcessorHealth.layer.pipe(Layer.provide(HealthReports.layer))),
-  Layer.provide([Processors.layer, Journal.layer, Ledger.layer]),
-  Layer.provide(PgLive)
+  Layer.provide([Processors.layer, Journal.layer, Ledger.layer])
 )
+
+/**
+ * The HTTP thread's side of dispatch: `accept` journals the payment when
+ * JOURNAL is on, then hands it to the Dispatcher, in this thread or in the
+ * dispatch thread (DISPATCH_WORKER).
+ */
+export class Intake extends Context.Service<
+  Intake,
+  { readonly accept: (payment: PaymentRequest) => Effect.Effect<void> }
+>()("Payments/Intake") {
+  /** The Dispatcher on the HTTP thread's event loop and pool. */
+  static readonly inThread = Layer.effect(
+    Intake,
+    Effect.gen(function* () {
+      const journaled = yield* JournalEnabled
+      const journal = yield* Journal
+      const dispatcher = yield* Dispatcher
+      const requestSpan = yield* makeRequestSpan
+      const accept = Effect.fnUntraced(function* (payment: PaymentRequest) {
+        if (journaled) yield* journal.write(payment)
+        yield* dispatcher.accept(payment, yield* requestSpan)
+      })
+      return { accept }
+    })
+  ).pipe(
+    Layer.provide([Dispatching, Journal.layer]),
+    Layer.provide(
+      Layer.unwrap(
+        Effect.gen(function* () {
+          return layerRecorder((yield* Instruments).exported)
+        })
+      )
+    )
+  )
+
+  /**
+   * The Dispatcher in a worker thread: the payment is queued here, and a fiber
+   * posts whatever accumulated as one message. Built once the worker said it
+   * is ready (the payments kept by the last run taken back), so the port
+   * opens after that. On shutdown, after the HTTP server finished its
+   * requests, what is queued is posted, then the worker is asked to close: it
+   * drains and keeps what it could not send.
+   */
+  static readonly inWorker = Layer.effect(
+    Intake,
+    Effect.gen(function* () {
+      const journaled = yield* JournalEnabled
+      const journal = yield* Journal
+      const env = yield* WorkerEnvironment
+      const { exported } = yield* Instruments
+      const data: DispatchWorkerData = { role: dispatchRole, metrics: exported }
+      const spawn = () => new Worker(new URL(import.meta.url), { workerData: data, env })
+      const platform = yield* WorkerPlatform.WorkerPlatform
+      const worker = yield* platform
+        .spawn<Report, Handover>(0)
+        .pipe(Effect.provide(WorkerPlatform.layerSpawner(spawn)), Effect.orDie)
+
+      const mirrorReport = yield* mirror
+      const onReport = (report: Report) => Effect.sync(() => mirrorReport(report))
+      const ready = yield* Deferred.make<void>()
+      const running = yield* worker.run(onReport, { onSpawn: Deferred.succeed(ready, undefined) }).pipe(
+        // The worker never stops on its own: if it does, nothing is dispatched any more. The process
+        // exits, and its restart policy starts it again (with JOURNAL, nothing accepted is lost).
+        Effect.catchCause((cause) =>
+          Effect.logError("the dispatch thread stopped", cause).pipe(
+            Effect.andThen(Effect.sync(() => process.exit(70)))
+          )
+        ),
+        Effect.forkScoped
+      )
+      yield* Effect.raceFirst(Deferred.await(ready), Fiber.join(running))
+
+      const accepted = yield* Queue.unbounded<Handed, Cause.Done>()
+      const forwarding = yield* Effect.forever(
+        Effect.flatMap(Queue.takeAll(accepted), (payments) => worker.send(payments))
+      ).pipe(
+        Effect.catchCause(() => Effect.void),
+        Effect.forkScoped
+      )
+      // Before the worker is asked to close (finalizers run in reverse): everything accepted reaches it first.
+      yield* Effect.addFinalizer(() => Queue.end(accepted).pipe(Effect.andThen(Fiber.await(forwarding))))
+
+      const requestSpan = yield* makeRequestSpan
+      const accept = Effect.fnUntraced(function* (payment: PaymentRequest) {
+        if (journaled) yield* journal.write(payment)
+        Queue.offerUnsafe(accepted, { payment, request: yield* requestSpan })
+      })
+      return { accept }
+    })
+  ).pipe(Layer.provide([Journal.layer, NodeWorker.layerPlatform]))
+
+  /** Where dispatch runs, as DISPATCH_WORKER says. Both need the HTTP thread's pool. */
+  static readonly layer = Layer.unwrap(
+    Effect.gen(function* () {
+      return (yield* DispatchWorker) ? Intake.inWorker : Intake.inThread
+    })
+  )
+}
 
 /**
  * The worker's program: the dispatch services built (payments kept by the
@@ -203,8 +255,8 @@ const serveDispatch = (metrics: boolean) =>
     )
   }).pipe(
     Effect.scoped,
-    Effect.provide(Dispatching),
-    Effect.provide(metrics ? Layer.effect(DispatchRecorder, makeRecorder) : Layer.empty),
+    Effect.provide(Dispatching.pipe(Layer.provide(PgLive))),
+    Effect.provide(layerRecorder(metrics)),
     // Traces as the HTTP thread exports them (the OTEL_* settings); metrics leave through the HTTP thread.
     Effect.provide([NodeWorkerRunner.layer, LoggerLive, layerObservability("payments"), layerMetricRegistry])
   )

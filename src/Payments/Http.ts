@@ -3,15 +3,15 @@ import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
 import * as Option from "effect/Option"
 import type { WarmupRequest } from "../Platform/Warmup.ts"
 import { Api } from "./Api.ts"
-import { DispatchThread } from "./DispatchThread.ts"
+import { Intake } from "./DispatchThread.ts"
 import { Ledger } from "./Ledger.ts"
 
 export const PaymentsLive = HttpApiBuilder.group(Api, "payments", (handlers) =>
   Effect.gen(function* () {
-    const dispatch = yield* DispatchThread
+    const intake = yield* Intake
     const ledger = yield* Ledger
     return handlers
-      .handle("pay", ({ payload }) => dispatch.accept(payload))
+      .handle("pay", ({ payload }) => intake.accept(payload))
       .handle("summary", ({ query }) =>
         ledger.summary(Option.fromUndefinedOr(query.from), Option.fromUndefinedOr(query.to))
       )

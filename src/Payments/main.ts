@@ -2,9 +2,8 @@ import { isMainThread } from "node:worker_threads"
 import * as Layer from "effect/Layer"
 import { runMain, serveService } from "../Platform/Server.ts"
 import { Api } from "./Api.ts"
-import { DispatchThread } from "./DispatchThread.ts"
+import { Intake } from "./DispatchThread.ts"
 import { PaymentsLive, warmupRequests } from "./Http.ts"
-import { Journal } from "./Journal.ts"
 import { Ledger } from "./Ledger.ts"
 
 /**
@@ -16,7 +15,7 @@ import { Ledger } from "./Ledger.ts"
 export const PaymentsServer = serveService({
   api: Api,
   handlers: PaymentsLive,
-  services: DispatchThread.layer.pipe(Layer.provide(Journal.layer), Layer.provideMerge(Ledger.layer)),
+  services: Intake.layer.pipe(Layer.provideMerge(Ledger.layer)),
   sql: "payments",
   warmup: warmupRequests
 })

@@ -5,6 +5,7 @@ import * as HttpApiClient from "effect/http-api/HttpApiClient"
 import { exited, freePort, spawnNode } from "../../local/Processes.ts"
 import { Api } from "../../src/Payments/Api.ts"
 import {
+  dispatchModes,
   type Environment,
   environment,
   eventually,
@@ -16,34 +17,34 @@ import {
   totalRecorded
 } from "../support/Payments.ts"
 
-/** One API process, as a container runs it, with a stable INSTANCE_ID across restarts. */
-const apiProcess = (env: Environment, overrides: Readonly<Record<string, string>> = {}) =>
-  Effect.gen(function* () {
-    const port = yield* freePort
-    const server = yield* spawnNode(
-      "src/Payments/main.ts",
-      instanceEnv(env, { PORT: String(port), INSTANCE_ID: "api01", ...overrides }),
-      /Listening on/
-    )
-    const client = yield* HttpApiClient.make(Api, { baseUrl: `http://127.0.0.1:${port}` })
-    return { server, client }
-  })
+describe.each(dispatchModes)("lifecycle, $name", (mode) => {
+  /** One API process, as a container runs it, with a stable INSTANCE_ID across restarts. */
+  const apiProcess = (env: Environment, overrides: Readonly<Record<string, string>> = {}) =>
+    Effect.gen(function* () {
+      const port = yield* freePort
+      const server = yield* spawnNode(
+        "src/Payments/main.ts",
+        instanceEnv(env, { PORT: String(port), INSTANCE_ID: "api01", ...mode.env, ...overrides }),
+        /Listening on/
+      )
+      const client = yield* HttpApiClient.make(Api, { baseUrl: `http://127.0.0.1:${port}` })
+      return { server, client }
+    })
 
-const payAll = (client: HttpApiClient.ForApi<typeof Api>, count: number) =>
-  Effect.forEach(
-    Array.from({ length: count }, () => newPayment()),
-    (payload) => client.payments.pay({ payload }),
-    { concurrency: 10, discard: true }
-  ).pipe(Effect.orDie)
+  const payAll = (client: HttpApiClient.ForApi<typeof Api>, count: number) =>
+    Effect.forEach(
+      Array.from({ length: count }, () => newPayment()),
+      (payload) => client.payments.pay({ payload }),
+      { concurrency: 10, discard: true }
+    ).pipe(Effect.orDie)
 
-/** SIGTERM, and the exit code once it has stopped. */
-const terminate = (child: import("node:child_process").ChildProcess) =>
-  Effect.suspend(() => {
-    child.kill("SIGTERM")
-    return exited(child)
-  })
+  /** SIGTERM, and the exit code once it has stopped. */
+  const terminate = (child: import("node:child_process").ChildProcess) =>
+    Effect.suspend(() => {
+      child.kill("SIGTERM")
+      return exited(child)
+    })
 
-describe("lifecycle", () => {
   it.live(
     "SIGTERM keeps the payments it could not dispatch; the same instance sends them after its restart",
     () =>

@@ -8,7 +8,15 @@ import type * as Scope from "effect/Scope"
 import { freePort } from "../../local/Processes.ts"
 import { type Scrape, scrape, seriesValue } from "../support/Metrics.ts"
 import { OtlpReceiver, receivedSpans, SpanKind } from "../support/Otlp.ts"
-import { environment, eventually, instance, newPayment, pay, setConditions } from "../support/Payments.ts"
+import {
+  dispatchModes,
+  environment,
+  eventually,
+  instance,
+  newPayment,
+  pay,
+  setConditions
+} from "../support/Payments.ts"
 
 const live = <A, E>(effect: Effect.Effect<A, E, Scope.Scope | HttpClient.HttpClient>) =>
   effect.pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer))
@@ -16,13 +24,13 @@ const live = <A, E>(effect: Effect.Effect<A, E, Scope.Scope | HttpClient.HttpCli
 const value = (scraped: Scrape, name: string, labels: Readonly<Record<string, string>> = {}) =>
   seriesValue(scraped, name, labels)
 
-describe("Payments metrics, recorded by the dispatch thread, scraped on METRICS_PORT", () => {
-  it.live("the dispatch series exist before traffic and move with it", () =>
+describe.each(dispatchModes)("Payments metrics and traces, $name", (mode) => {
+  it.live("the dispatch series, on METRICS_PORT, exist before traffic and move with it", () =>
     live(
       Effect.gen(function* () {
         const env = yield* environment()
         const port = yield* freePort
-        const service = yield* instance(env, { METRICS_PORT: String(port) })
+        const service = yield* instance(env, { ...mode.env, METRICS_PORT: String(port) })
         const hasGauges = (scraped: Scrape) =>
           scraped.samples.some((sample) => sample.name === "payments_dispatch_queued") &&
           scraped.samples.some((sample) => sample.name === "payments_dispatch_in_flight")
@@ -79,15 +87,14 @@ describe("Payments metrics, recorded by the dispatch thread, scraped on METRICS_
       })
     )
   )
-})
 
-describe("Payments traces", () => {
   it.live("a payment's dispatch is a trace of its own, linked to the request's span", () =>
     live(
       Effect.gen(function* () {
         const receiver = Context.get(yield* Layer.build(OtlpReceiver.layer), OtlpReceiver)
         const env = yield* environment()
         const service = yield* instance(env, {
+          ...mode.env,
           OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
           OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
           OTEL_BSP_SCHEDULE_DELAY: "50"

@@ -124,6 +124,12 @@ export const instanceEnv = (env: Environment, overrides: Readonly<Record<string,
   ...overrides
 })
 
+/** Where an instance dispatches: on its HTTP thread (the default), or in a worker thread (DISPATCH_WORKER). */
+export const dispatchModes = [
+  { name: "dispatch on the HTTP thread", env: {} },
+  { name: "dispatch in a worker thread", env: { DISPATCH_WORKER: "true" } }
+] as const
+
 /** One Payments API instance in this process, until the scope closes (what SIGTERM does). */
 export const instance = (env: Environment, overrides: Readonly<Record<string, string>> = {}) =>
   Effect.gen(function* () {
