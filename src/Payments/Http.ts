@@ -3,7 +3,7 @@ import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
 import * as Option from "effect/Option"
 import type { WarmupRequest } from "../Platform/Warmup.ts"
 import { Api } from "./Api.ts"
-import { Intake } from "./DispatchThread.ts"
+import { Intake } from "./Intake.ts"
 import { Ledger } from "./Ledger.ts"
 
 export const PaymentsLive = HttpApiBuilder.group(Api, "payments", (handlers) =>

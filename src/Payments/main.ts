@@ -2,7 +2,7 @@ import { isMainThread } from "node:worker_threads"
 import * as Layer from "effect/Layer"
 import { runMain, serveService } from "../Platform/Server.ts"
 import { Api } from "./Api.ts"
-import { Intake } from "./DispatchThread.ts"
+import { Intake } from "./Intake.ts"
 import { PaymentsLive, warmupRequests } from "./Http.ts"
 import { Ledger } from "./Ledger.ts"
 
@@ -20,5 +20,5 @@ export const PaymentsServer = serveService({
   warmup: warmupRequests
 })
 
-// The bundle is also the dispatch thread's entry (DispatchThread.ts), where import.meta.main holds too.
+// With DISPATCH_WORKER the bundle is also the dispatch thread's entry (Intake.ts), where import.meta.main holds too.
 if (import.meta.main && isMainThread) runMain(PaymentsServer)

@@ -1,11 +1,13 @@
 /**
- * Dispatch in a thread of its own: the HTTP thread validates a payment,
- * journals it when JOURNAL is on, hands it over and answers 202; a
- * `node:worker_threads` worker runs everything that sends payments to the
- * processors (Dispatcher, ProcessorHealth, HealthReports, Processors, the
- * Ledger's records, the Journal's takeBack/forget/save) on its own event
- * loop and its own database pool. A backlog drained when `default` comes
- * back then takes the worker's loop, not the one answering POST /payments.
+ * Where an accepted payment goes after its validation: journaled when JOURNAL
+ * is on, then handed to the Dispatcher, which sends it to the processors in
+ * the background. The Dispatcher runs on the HTTP thread's event loop, or
+ * with DISPATCH_WORKER in a `node:worker_threads` worker of its own that
+ * runs everything that sends payments (Dispatcher, ProcessorHealth,
+ * HealthReports, Processors, the Ledger's records, the Journal's
+ * takeBack/forget/save) on its own event loop and database pool: a backlog
+ * drained when `default` comes back then takes the worker's loop, not the
+ * one answering POST /payments.
  *
  * Effect's worker protocol (`effect/workers` with `@effect/platform-node`'s
  * NodeWorker and NodeWorkerRunner) carries the messages: it waits for the
