@@ -99,8 +99,7 @@ export class Dispatcher extends Context.Service<Dispatcher>()("Payments/Dispatch
     const unfinished = new Map<CorrelationId, Policy.Dispatch>()
     /** The request of each unfinished payment that came with one (traces on). */
     const requestSpans = new Map<CorrelationId, Tracer.ExternalSpan>()
-    let inFlight = 0
-    yield* recorder.watch({ queued: () => unfinished.size - inFlight, inFlight: () => inFlight })
+    yield* recorder.watch(() => unfinished.size)
 
     const enqueue = (payment: Policy.Dispatch) => {
       unfinished.set(payment.correlationId, payment)
@@ -109,25 +108,21 @@ export class Dispatcher extends Context.Service<Dispatcher>()("Payments/Dispatch
 
     const track = (payment: Policy.Dispatch) => Effect.sync(() => unfinished.set(payment.correlationId, payment))
 
-    const done = (payment: Policy.Dispatch) =>
-      Effect.sync(() => {
-        unfinished.delete(payment.correlationId)
-        requestSpans.delete(payment.correlationId)
-      })
+    const finish = (payment: Policy.Dispatch) => {
+      unfinished.delete(payment.correlationId)
+      requestSpans.delete(payment.correlationId)
+    }
+
+    const done = (payment: Policy.Dispatch) => Effect.sync(() => finish(payment))
 
     const record = (payment: Policy.Dispatch, sent: Sent) =>
-      ledger
-        .record({ correlationId: payment.correlationId, amount: payment.amount, ...sent })
-        .pipe(Effect.andThen(done(payment)), Effect.andThen(Effect.sync(() => recorder.recorded(sent.processor))))
-
-    /** One request to a processor, counted while under way. */
-    const send = (sent: Sent, payment: Policy.Dispatch) =>
-      Effect.suspend(() => {
-        inFlight++
-        return processors.send(sent.processor, payment, sent.requestedAt)
-      }).pipe(
-        Effect.ensuring(Effect.sync(() => inFlight--)),
-        Effect.tap((outcome) => Effect.sync(() => recorder.sent(sent.processor, outcome)))
+      ledger.record({ correlationId: payment.correlationId, amount: payment.amount, ...sent }).pipe(
+        Effect.andThen(
+          Effect.sync(() => {
+            finish(payment)
+            recorder.recorded(sent.processor)
+          })
+        )
       )
 
     // lookUp and attempt run for every attempt: untraced, like ProcessorHealth.route.
@@ -155,7 +150,10 @@ export class Dispatcher extends Context.Service<Dispatcher>()("Payments/Dispatch
       const sent = { processor: route.processor, requestedAt: Policy.requestedAt(payment, yield* DateTime.now) }
       // Saved as sent before the request leaves: a shutdown during it keeps the payment pinned.
       yield* track({ ...payment, sent: Option.some(sent) })
-      const outcome = yield* send(sent, payment)
+      const outcome = yield* recorder.sending(
+        sent.processor,
+        processors.send(sent.processor, payment, sent.requestedAt)
+      )
       yield* health.observe(route, outcome)
       const verdict = Policy.afterAnswer(payment, sent, outcome)
       switch (verdict._tag) {

@@ -65,19 +65,23 @@ const inFlight = Metric.gauge("payments_dispatch_in_flight", {
 /** A registered series that is only ever read. */
 const noHooks = { update: () => undefined, modify: () => undefined }
 
-/** What the dispatch side records; every method does nothing when metrics are off. */
+/** What the dispatch side records; with metrics off, nothing: no call adds work to a payment's path. */
 export interface DispatchRecorder {
   readonly accepted: () => void
-  readonly sent: (processor: ProcessorName, outcome: SendOutcome) => void
+  /** A request to a processor: counted while under way, then by its outcome. */
+  readonly sending: <E, R>(
+    processor: ProcessorName,
+    request: Effect.Effect<SendOutcome, E, R>
+  ) => Effect.Effect<SendOutcome, E, R>
   readonly recorded: (processor: ProcessorName) => void
   readonly healthCall: (processor: ProcessorName, answered: boolean) => void
-  /** Registers the two gauges, read when a snapshot is taken. */
-  readonly watch: (gauges: { readonly queued: () => number; readonly inFlight: () => number }) => Effect.Effect<void>
+  /** Registers the gauges, read at each scrape (or snapshot): `unfinished` counts the payments not recorded yet. */
+  readonly watch: (unfinished: () => number) => Effect.Effect<void>
 }
 
 const inert: DispatchRecorder = {
   accepted: () => undefined,
-  sent: () => undefined,
+  sending: (_processor, request) => request,
   recorded: () => undefined,
   healthCall: () => undefined,
   watch: () => Effect.void
@@ -106,22 +110,30 @@ export const makeRecorder = Effect.gen(function* () {
   return makeRecording(context)
 })
 
-const makeRecording = (context: Context.Context<never>): DispatchRecorder => ({
-  accepted: () => accepted.updateUnsafe(1, context),
-  sent: (processor, outcome) => requests({ processor, outcome: outcomeLabels[outcome._tag] }).updateUnsafe(1, context),
-  recorded: (processor) => recorded({ processor }).updateUnsafe(1, context),
-  healthCall: (processor, answered) =>
-    healthCalls({ processor, result: answered ? "answered" : "failed" }).updateUnsafe(1, context),
-  watch: (gauges) =>
-    Effect.sync(() => {
-      for (const [gauge, read] of [
-        [queued, gauges.queued],
-        [inFlight, gauges.inFlight]
-      ] as const) {
-        Metric.registerUnsafe(gauge, context, { get: () => ({ value: read() }), ...noHooks })
-      }
-    })
-})
+const makeRecording = (context: Context.Context<never>): DispatchRecorder => {
+  let underWay = 0
+  return {
+    accepted: () => accepted.updateUnsafe(1, context),
+    sending: (processor, request) =>
+      Effect.suspend(() => {
+        underWay++
+        return request
+      }).pipe(
+        Effect.ensuring(Effect.sync(() => underWay--)),
+        Effect.tap((outcome) =>
+          Effect.sync(() => requests({ processor, outcome: outcomeLabels[outcome._tag] }).updateUnsafe(1, context))
+        )
+      ),
+    recorded: (processor) => recorded({ processor }).updateUnsafe(1, context),
+    healthCall: (processor, answered) =>
+      healthCalls({ processor, result: answered ? "answered" : "failed" }).updateUnsafe(1, context),
+    watch: (unfinished) =>
+      Effect.sync(() => {
+        Metric.registerUnsafe(queued, context, { get: () => ({ value: unfinished() - underWay }), ...noHooks })
+        Metric.registerUnsafe(inFlight, context, { get: () => ({ value: underWay }), ...noHooks })
+      })
+  }
+}
 
 /** A series of the dispatch thread, as a snapshot of its registry carries it across. */
 export type Series = Metric.Metric.Snapshot

@@ -2,8 +2,8 @@ import { isMainThread } from "node:worker_threads"
 import * as Layer from "effect/Layer"
 import { runMain, serveService } from "../Platform/Server.ts"
 import { Api } from "./Api.ts"
-import { Intake } from "./Intake.ts"
 import { PaymentsLive, warmupRequests } from "./Http.ts"
+import { Intake } from "./Intake.ts"
 import { Ledger } from "./Ledger.ts"
 
 /**

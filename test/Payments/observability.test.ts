@@ -46,7 +46,8 @@ describe.each(dispatchModes)("Payments metrics and traces, $name", (mode) => {
             discard: true
           }
         )
-        // Default refuses the next ten: they wait, queued, until it is back.
+        yield* eventually(scrape(port), (scraped) => value(scraped, "payments_recorded_total") === 10)
+        // Default refuses the next ten: they wait (queued, or one being sent as a probe) until it is back.
         yield* setConditions(env.processorDefault, 0, true)
         yield* Effect.forEach(
           Array.from({ length: 10 }, () => newPayment()),
@@ -55,8 +56,16 @@ describe.each(dispatchModes)("Payments metrics and traces, $name", (mode) => {
             discard: true
           }
         )
-        const waiting = yield* eventually(scrape(port), (scraped) => value(scraped, "payments_dispatch_queued") === 10)
-        assert.strictEqual(value(waiting, "payments_dispatch_queued"), 10)
+        const unfinished = (scraped: Scrape) =>
+          value(scraped, "payments_dispatch_queued") + value(scraped, "payments_dispatch_in_flight")
+        const waiting = yield* eventually(
+          scrape(port),
+          (scraped) =>
+            unfinished(scraped) === 10 &&
+            value(scraped, "payments_processor_requests_total", { processor: "default", outcome: "refused" }) >= 1
+        )
+        assert.strictEqual(unfinished(waiting), 10)
+        assert.isAtLeast(value(waiting, "payments_dispatch_queued"), 9)
         assert.isAtLeast(
           value(waiting, "payments_processor_requests_total", { processor: "default", outcome: "refused" }),
           1
