@@ -71,7 +71,8 @@ interface DispatchWorkerData {
  * Every setting the worker's services read. A worker gets environment
  * variables, while the HTTP thread's settings come from its ConfigProvider
  * (the environment in production, a record in tests): each is read there
- * and passed on.
+ * and passed on. A dispatch setting missing here would take its default in
+ * the worker.
  */
 const workerSettings = [
   "DATABASE_URL",
@@ -128,7 +129,7 @@ const makeRequestSpan = Effect.map(References.TracerEnabled, (traced) =>
     : Effect.succeed(undefined)
 )
 
-/** The dispatch thread's recorder when metrics are exported; the inert one otherwise. */
+/** The dispatch side's recorder when metrics are exported; the inert one otherwise. */
 const layerRecorder = (metrics: boolean) => (metrics ? Layer.effect(DispatchRecorder, makeRecorder) : Layer.empty)
 
 /** Accepted payments in, records out: everything that sends payments to the processors. */
