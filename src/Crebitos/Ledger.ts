@@ -50,7 +50,9 @@ export class Ledger extends Context.Service<Ledger>()("Crebitos/Ledger", {
     const decodeRegistro = Schema.decodeUnknownEffect(Registro)
     const decodeExtrato = Schema.decodeUnknownEffect(LinhaExtrato)
 
-    const transact = Effect.fn("Ledger.transact")(function* (id: ClienteId, transacao: Transacao) {
+    // Untraced: Effect.fn captures a stack trace at every call (docs/crebitos-efficiency.md
+    // measures it), and these run once per request; a defect still names its cause.
+    const transact = Effect.fnUntraced(function* (id: ClienteId, transacao: Transacao) {
       const [linha] =
         yield* sql`SELECT * FROM registrar_transacao(${id}, ${transacao.valor}, ${transacao.tipo}, ${transacao.descricao})`
       const registro = yield* decodeRegistro(linha)
@@ -64,7 +66,7 @@ export class Ledger extends Context.Service<Ledger>()("Crebitos/Ledger", {
       }
     }, edge)
 
-    const statement = Effect.fn("Ledger.statement")(function* (id: ClienteId) {
+    const statement = Effect.fnUntraced(function* (id: ClienteId) {
       const [linha] = yield* sql`SELECT * FROM extrato(${id})`
       if (linha === undefined) return yield* new ClienteNaoEncontrado({ id })
       const { data_extrato, limite, total, ultimas_transacoes } = yield* decodeExtrato(linha)
