@@ -1,7 +1,7 @@
 /**
  * The contest on this machine, one runner for both services (scripts/lib/Contest.ts):
  *
- *   npm run contest -- --profile contest|smoke|stress [--pg-profile contest|durable]
+ *   npm run contest -- --profile contest|smoke|steady|stress [--pg-profile contest|durable]
  *   npm run contest:payments -- --profile contest|smoke
  *
  * brings the capped stack up (`npm run stack`, `npm run stack:payments` with

@@ -38,7 +38,7 @@ const auditBalances = (databaseUrl: string) =>
 export const contest: Contest.Definition<Stack.Stack, ReadonlyArray<string>> = {
   service: "crebitos",
   title: (options) => `Crébitos — profile ${options.profile}, PostgreSQL ${options.pgProfile}`,
-  profiles: ["contest", "smoke", "stress"],
+  profiles: ["contest", "smoke", "steady", "stress"],
   exploratory: ["stress"],
   pgProfiles: ["contest", "durable"],
   up: Stack.up,
