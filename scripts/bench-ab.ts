@@ -27,28 +27,12 @@ import * as EmbeddedPostgres from "../local/EmbeddedPostgres.ts"
 import { freePort, repositoryRoot, spawnProcess } from "../local/Processes.ts"
 import { clientFor } from "../src/Platform/Sql.ts"
 import * as Compose from "./lib/Compose.ts"
+import { nextRequest } from "./lib/ContestMix.ts"
 
 const rate = Number(process.env.BENCH_RATE ?? 340)
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 6)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 20)
-
-const randomInt = (max: number) => 1 + Math.floor(Math.random() * max)
-const descricao = () => Math.random().toString(36).slice(2, 12).padEnd(10, "x")
-
-/** One request of the contest's mix (22 debits : 11 credits : 1 statement), drawn at random. */
-const nextRequest = (request: autocannon.Request): autocannon.Request => {
-  const draw = Math.random() * 34
-  const id = randomInt(5)
-  if (draw < 1) return { ...request, method: "GET", path: `/clientes/${id}/extrato`, body: undefined }
-  return {
-    ...request,
-    method: "POST",
-    path: `/clientes/${id}/transacoes`,
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ valor: randomInt(10_000), tipo: draw < 23 ? "d" : "c", descricao: descricao() })
-  }
-}
 
 const ticksPerSecond = 100
 

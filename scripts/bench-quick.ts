@@ -11,27 +11,10 @@ import { cpus, totalmem } from "node:os"
 import autocannon from "autocannon"
 import * as Effect from "effect/Effect"
 import { freePort, spawnNode } from "../local/Processes.ts"
+import { nextRequest } from "./lib/ContestMix.ts"
 
 const duration = Number(process.env.BENCH_DURATION ?? 20)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
-
-const randomInt = (max: number) => 1 + Math.floor(Math.random() * max)
-const descricao = () => Math.random().toString(36).slice(2, 12).padEnd(10, "x")
-
-/** One request of the contest's mix, drawn at random. */
-const nextRequest = (request: autocannon.Request): autocannon.Request => {
-  const draw = Math.random() * 34
-  const id = randomInt(5)
-  if (draw < 1) return { ...request, method: "GET", path: `/clientes/${id}/extrato`, body: undefined }
-  const tipo = draw < 23 ? "d" : "c"
-  return {
-    ...request,
-    method: "POST",
-    path: `/clientes/${id}/transacoes`,
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ valor: randomInt(10_000), tipo, descricao: descricao() })
-  }
-}
 
 const run = (url: string, seconds: number) =>
   Effect.promise(() => autocannon({ url, connections, duration: seconds, requests: [{ setupRequest: nextRequest }] }))
