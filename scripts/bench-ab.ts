@@ -16,7 +16,7 @@
  *   environment for that build, e.g. '{"NODE_OPTIONS": "--max-semi-space-size=16"}'
  */
 
-import { readFileSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import { readFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
 import autocannon from "autocannon"
@@ -123,7 +123,11 @@ const program = Effect.gen(function* () {
         })
       )
       const api = cpuSecondsOf(variant.pid) - before.api
-      const db = pids.reduce((sum, pid, i) => sum + cpuSecondsOf(pid) - (before.db[i] ?? 0), 0)
+      // A backend the pool replaced meanwhile counts only what it used before.
+      const db = pids.reduce((sum, pid, i) => {
+        const start = before.db[i] ?? 0
+        return sum + (existsSync(`/proc/${pid}/stat`) ? cpuSecondsOf(pid) - start : 0)
+      }, 0)
       const answered = result.requests.total
       const failed = result.errors + result.timeouts + result.non2xx - (result.statusCodeStats?.["422"]?.count ?? 0)
       variant.api.push((api * 1000) / answered)
