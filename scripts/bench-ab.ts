@@ -34,6 +34,7 @@ const seconds = Number(process.env.BENCH_SECONDS ?? 10)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 6)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 20)
 
+// /proc/<pid>/stat counts in clock ticks: USER_HZ, 100 on Linux.
 const ticksPerSecond = 100
 
 /** CPU seconds a process has used so far (user + system). */
