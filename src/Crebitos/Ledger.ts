@@ -2,6 +2,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
+import * as References from "effect/References"
 import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
 import { Instruments, seriesOf } from "../Platform/Observability.ts"
@@ -50,28 +51,43 @@ export class Ledger extends Context.Service<Ledger>()("Crebitos/Ledger", {
     const decodeRegistro = Schema.decodeUnknownEffect(Registro)
     const decodeExtrato = Schema.decodeUnknownEffect(LinhaExtrato)
 
-    // Untraced: Effect.fn captures a stack trace at every call (docs/crebitos-efficiency.md
-    // measures it), and these run once per request; a defect still names its cause.
-    const transact = Effect.fnUntraced(function* (id: ClienteId, transacao: Transacao) {
-      const [linha] =
-        yield* sql`SELECT * FROM registrar_transacao(${id}, ${transacao.valor}, ${transacao.tipo}, ${transacao.descricao})`
-      const registro = yield* decodeRegistro(linha)
-      switch (registro.resultado) {
-        case "ok":
-          return { limite: registro.limite, saldo: registro.saldo } satisfies SaldoAtual
-        case "limite_excedido":
-          return yield* new LimiteExcedido({ id })
-        case "cliente_inexistente":
-          return yield* new ClienteNaoEncontrado({ id })
-      }
-    }, edge)
+    // Not Effect.fn: it captures a stack trace and builds a span at every call,
+    // recorded or not (docs/crebitos-efficiency.md measures it), and these run
+    // once per request. The span is opened only when spans are recorded.
+    const tracing = yield* References.TracerEnabled
+    const spanned =
+      (name: string) =>
+      <A, E, R>(call: Effect.Effect<A, E, R>) =>
+        tracing ? Effect.withSpan(call, name) : call
 
-    const statement = Effect.fnUntraced(function* (id: ClienteId) {
-      const [linha] = yield* sql`SELECT * FROM extrato(${id})`
-      if (linha === undefined) return yield* new ClienteNaoEncontrado({ id })
-      const { data_extrato, limite, total, ultimas_transacoes } = yield* decodeExtrato(linha)
-      return { saldo: { total, data_extrato, limite }, ultimas_transacoes } satisfies Extrato
-    }, edge)
+    const transact = Effect.fnUntraced(
+      function* (id: ClienteId, transacao: Transacao) {
+        const [linha] =
+          yield* sql`SELECT * FROM registrar_transacao(${id}, ${transacao.valor}, ${transacao.tipo}, ${transacao.descricao})`
+        const registro = yield* decodeRegistro(linha)
+        switch (registro.resultado) {
+          case "ok":
+            return { limite: registro.limite, saldo: registro.saldo } satisfies SaldoAtual
+          case "limite_excedido":
+            return yield* new LimiteExcedido({ id })
+          case "cliente_inexistente":
+            return yield* new ClienteNaoEncontrado({ id })
+        }
+      },
+      edge,
+      spanned("Ledger.transact")
+    )
+
+    const statement = Effect.fnUntraced(
+      function* (id: ClienteId) {
+        const [linha] = yield* sql`SELECT * FROM extrato(${id})`
+        if (linha === undefined) return yield* new ClienteNaoEncontrado({ id })
+        const { data_extrato, limite, total, ultimas_transacoes } = yield* decodeExtrato(linha)
+        return { saldo: { total, data_extrato, limite }, ultimas_transacoes } satisfies Extrato
+      },
+      edge,
+      spanned("Ledger.statement")
+    )
 
     // With metrics exported, every answer is counted by type and result too;
     // without, the ledger is exactly the uncounted one.
