@@ -6,7 +6,7 @@ import * as References from "effect/References"
 import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
 import { Instruments, seriesOf } from "../Platform/Observability.ts"
-import { makeDatabaseEdge } from "../Platform/Sql.ts"
+import { makeDatabaseEdge, makeSeedCheck } from "../Platform/Sql.ts"
 import {
   type ClienteId,
   ClienteNaoEncontrado,
@@ -47,6 +47,7 @@ export class Ledger extends Context.Service<Ledger>()("Crebitos/Ledger", {
   make: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const edge = yield* makeDatabaseEdge
+    const notFoundUnlessSeedMissing = yield* makeSeedCheck
 
     const decodeRegistro = Schema.decodeUnknownEffect(Registro)
     const decodeExtrato = Schema.decodeUnknownEffect(LinhaExtrato)
@@ -71,7 +72,7 @@ export class Ledger extends Context.Service<Ledger>()("Crebitos/Ledger", {
           case "limite_excedido":
             return yield* new LimiteExcedido({ id })
           case "cliente_inexistente":
-            return yield* new ClienteNaoEncontrado({ id })
+            return yield* notFoundUnlessSeedMissing(new ClienteNaoEncontrado({ id }))
         }
       },
       edge,
@@ -81,7 +82,7 @@ export class Ledger extends Context.Service<Ledger>()("Crebitos/Ledger", {
     const statement = Effect.fnUntraced(
       function* (id: ClienteId) {
         const [linha] = yield* sql`SELECT * FROM extrato(${id})`
-        if (linha === undefined) return yield* new ClienteNaoEncontrado({ id })
+        if (linha === undefined) return yield* notFoundUnlessSeedMissing(new ClienteNaoEncontrado({ id }))
         const { data_extrato, limite, total, ultimas_transacoes } = yield* decodeExtrato(linha)
         return { saldo: { total, data_extrato, limite }, ultimas_transacoes } satisfies Extrato
       },

@@ -178,6 +178,24 @@ export class DatabaseSchema extends Context.Service<DatabaseSchema, { readonly s
   "Platform/DatabaseSchema"
 ) {}
 
+/**
+ * "No such row" for a row the service's seed holds (a Crébitos client) is
+ * the domain's answer only while the schema is ready. Between a crash that
+ * emptied the unlogged tables and the seed's return (up to a schema check's
+ * interval) it would be false — a 404 for a client that exists — so it is a
+ * `DatabaseUnavailable` (503) instead. Asked only on that path: it costs one
+ * more round trip to a request that found nothing, none to any other.
+ */
+export const makeSeedCheck = Effect.gen(function* () {
+  const { state } = yield* DatabaseSchema
+  return <E>(absent: E): Effect.Effect<never, E> =>
+    Effect.flatMap(state, (now) =>
+      now === "ready"
+        ? Effect.fail(absent)
+        : Effect.die(new DatabaseUnavailable({ cause: `a seed row not found while the schema is ${now}` }))
+    )
+})
+
 /** How often the schema is checked in the background. */
 const SchemaCheckInterval = Config.Duration("SCHEMA_CHECK_INTERVAL").pipe(Config.withDefault("1 second"))
 

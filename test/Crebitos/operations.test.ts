@@ -6,7 +6,7 @@ import * as Schedule from "effect/Schedule"
 import * as SqlClient from "effect/sql/SqlClient"
 import { inject } from "vitest"
 import { applySqlFolder, clientFor } from "../../src/Platform/Sql.ts"
-import { CrebitosTest, ledgerState, postRaw } from "../support/Crebitos.ts"
+import { CrebitosTest, crebitosTest, ledgerState, postRaw } from "../support/Crebitos.ts"
 
 const sqlFolder = fileURLToPath(new URL("../../sql/crebitos", import.meta.url))
 
@@ -86,6 +86,25 @@ layer(CrebitosTest, { excludeTestServices: true })("operations", (it) => {
         Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (answer) => answer.status === 200, times: 40 })
       )
       assert.strictEqual(back.status, 200)
+    })
+  )
+})
+
+// No background restore during the test: what is answered while the seed is missing.
+layer(crebitosTest({ SCHEMA_CHECK_INTERVAL: "1 hour" }), { excludeTestServices: true })("seed missing", (it) => {
+  it.effect("a client missing because the seed is gone (a crash emptied the tables) is a 503, not a 404", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`DELETE FROM clientes`
+      const debit = JSON.stringify({ valor: 1, tipo: "d", descricao: "x" })
+      assert.strictEqual((yield* postRaw("/clientes/1/transacoes", debit)).status, 503)
+      assert.strictEqual((yield* get("/clientes/1/extrato")).status, 503)
+      assert.strictEqual((yield* get("/clientes/6/extrato")).status, 503)
+      assert.strictEqual((yield* get("/healthz")).status, 503)
+      yield* applySqlFolder(sqlFolder)
+      assert.strictEqual((yield* postRaw("/clientes/1/transacoes", debit)).status, 200)
+      assert.strictEqual((yield* get("/clientes/6/extrato")).status, 404)
+      assert.strictEqual((yield* postRaw("/clientes/6/transacoes", debit)).status, 404)
     })
   )
 })
