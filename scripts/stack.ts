@@ -1,20 +1,25 @@
 /**
- * `npm run stack [-- --pg-profile contest|durable] [--port 9999] [--set NAME=value]… [--verbose]`:
+ * `npm run stack [-- --pg-profile contest|durable] [--port 9999] [--set NAME=value]… [--observe] [--verbose]`:
  * the Crébitos compose topology without Docker (nginx on :9999, two capped
  * API processes, PostgreSQL), until Ctrl-C.
  *
- * `npm run stack:payments [-- --port 9999] [--processor-ports 8001,8002] [--set NAME=value]… [--verbose]`:
+ * `npm run stack:payments [-- --port 9999] [--processor-ports 8001,8002] [--set NAME=value]… [--observe] [--verbose]`:
  * the Payments topology the same way, plus the two Payment Processor
  * simulators the contest provides (default on :8001, fee 0.05; fallback on
  * :8002, fee 0.15; admin token 123; `--processor-ports 0,0` for free ports).
  *
  * Like `restart: unless-stopped` in the compose files, a process of the
  * stack that dies is started again, on the same port and data.
+ *
+ * `--observe`: metrics on in each API (METRICS_PORT, a free port each) and
+ * Debian's Prometheus, uncapped, scraping them every second; its URL is
+ * printed, and it stops with the stack (docs/observability.md).
  */
 
 import { parseArgs } from "node:util"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Options from "./lib/Options.ts"
 import * as Payments from "./lib/Payments.ts"
 import * as Simulators from "./lib/Simulators.ts"
@@ -30,6 +35,7 @@ const { values } = parseArgs({
       default: `${Simulators.documentedPorts.default},${Simulators.documentedPorts.fallback}`
     },
     set: { type: "string", multiple: true, default: [] },
+    observe: { type: "boolean", default: false },
     verbose: { type: "boolean", default: false }
   }
 })
@@ -46,6 +52,7 @@ const options: Stack.StackOptions = {
   pgProfile: Options.pgProfile(values["pg-profile"]),
   port: Options.port("--port", values.port),
   verbose: values.verbose,
+  observe: values.observe,
   apiEnvironment: Options.settings(values.set)
 }
 if (values.service !== "crebitos" && values.service !== "payments") throw new Error("--service is crebitos or payments")
@@ -73,6 +80,8 @@ const program = Effect.gen(function* () {
     console.log(`  ${running.name.padEnd(6)} pid ${yield* running.pid}  ${cap}`)
   }
   for (const line of extra) console.log(line)
+  for (const url of Option.toArray(stack.prometheus))
+    console.log(`  prometheus (uncapped) ${url}, scraping every API's metrics`)
   console.log("Ctrl-C to stop.")
   return yield* Effect.never
 })

@@ -45,3 +45,18 @@ export const installed = (program: Program) =>
       return yield* Effect.fail(new Error(`${program.package} still missing after apt-get install`))
     return after
   })
+
+/** The program's path, failing with how to install it when it is missing and this is not root. */
+export const required = (program: Program) =>
+  Effect.flatMap(
+    installed(program),
+    Option.match({
+      onNone: () =>
+        Effect.fail(
+          new Error(
+            `${program.package} is not installed. Install it (Debian/Ubuntu: sudo apt-get install ${program.package}) or run as root to have it installed.`
+          )
+        ),
+      onSome: Effect.succeed
+    })
+  )

@@ -4,28 +4,14 @@
  * file's nginx.conf, its upstreams rewritten to the local API ports.
  */
 
-import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Apt from "./Apt.ts"
 
 /** The nginx binary, installing it when possible. */
-export const ensure = Apt.installed({
+export const ensure = Apt.required({
   package: "nginx",
   candidates: ["nginx", "/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"],
   versionArgs: ["-v"]
-}).pipe(
-  Effect.flatMap(
-    Option.match({
-      onNone: () =>
-        Effect.fail(
-          new Error(
-            "nginx is not installed. Install it (Debian/Ubuntu: sudo apt-get install nginx) or run as root to have it installed."
-          )
-        ),
-      onSome: Effect.succeed
-    })
-  )
-)
+})
 
 /**
  * The compose nginx.conf with each `server <service>:<port> [parameters];`

@@ -5,6 +5,8 @@
  * in a cgroup with the compose file's CPU and memory limits, and each kept
  * running as the compose file's `restart: unless-stopped` keeps a container:
  * a process that dies is started again on the same port (and data).
+ * With `observe`, each API exports its metrics on a port of its own and a
+ * Prometheus, outside the caps, scrapes them.
  */
 
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
@@ -31,6 +33,7 @@ import { bundle, type ServiceName } from "./Bundle.ts"
 import * as Cgroups from "./Cgroups.ts"
 import * as Compose from "./Compose.ts"
 import * as Nginx from "./Nginx.ts"
+import * as Prometheus from "./Prometheus.ts"
 
 export type PgProfile = "contest" | "durable"
 
@@ -45,6 +48,8 @@ export interface StackOptions {
   readonly apiEnvironment?: Readonly<Record<string, string>>
   /** nginx writes which instance answered each request (the fault suite reads it); off as in compose otherwise. */
   readonly upstreamLog?: boolean
+  /** Metrics on in every API (METRICS_PORT, a free port each) and a Prometheus scraping them. */
+  readonly observe?: boolean
 }
 
 /** A service of the compose file, running: what it may use, and what it used. */
@@ -75,6 +80,8 @@ export interface Stack {
   readonly databasePid: Effect.Effect<number>
   /** What nginx answered, request by request, with `upstreamLog`. */
   readonly upstreamAnswers: Option.Option<Effect.Effect<ReadonlyArray<Nginx.UpstreamAnswer>>>
+  /** Prometheus's URL, with `observe`. */
+  readonly prometheus: Option.Option<string>
 }
 
 export const composePath = (service: ServiceName) => join(repositoryRoot, "docker", service, "docker-compose.yml")
@@ -152,6 +159,7 @@ const startApi = Effect.fn("Stack.startApi")(function* (
 ) {
   const place = yield* placement(options.capped, name, api)
   const port = yield* freePort
+  const metricsPort = options.observe === true ? Option.some(yield* freePort) : Option.none()
   const composedUrl = new URL(api.environment?.DATABASE_URL ?? databaseUrl)
   composedUrl.host = new URL(databaseUrl).host
   const instance = yield* keepRunning(
@@ -160,8 +168,11 @@ const startApi = Effect.fn("Stack.startApi")(function* (
       spawnProcess(process.execPath, [join(repositoryRoot, "dist", `${options.service}.mjs`)], {
         env: {
           ...api.environment,
+          // The runtime sampled as often as it is scraped, unless the run says otherwise.
+          ...(Option.isSome(metricsPort) ? { METRICS_SAMPLE_INTERVAL: Prometheus.sampleInterval } : {}),
           ...options.apiEnvironment,
           PORT: String(port),
+          ...Option.match(metricsPort, { onNone: () => ({}), onSome: (port) => ({ METRICS_PORT: String(port) }) }),
           DATABASE_URL: composedUrl.href,
           SQL_DIR: join(repositoryRoot, "sql", options.service)
         },
@@ -188,6 +199,7 @@ const startApi = Effect.fn("Stack.startApi")(function* (
     api: { name, url, port, pid } satisfies Api,
     hostname: api.hostname ?? name,
     port,
+    metricsPort,
     running: place.running(pid)
   }
 })
@@ -246,6 +258,34 @@ const startNginx = Effect.fn("Stack.startNginx")(function* (
   }
 })
 
+/**
+ * Prometheus, a plain process outside the caps (it is no part of the
+ * contest's topology): the compose profile's config pointed at the APIs'
+ * metrics ports, its data in a folder removed with the scope.
+ */
+const startPrometheus = Effect.fn("Stack.startPrometheus")(function* (
+  metricsPorts: Readonly<Record<string, number>>,
+  verbose: boolean
+) {
+  const binary = yield* Prometheus.ensure
+  const dir = yield* Effect.acquireRelease(
+    Effect.promise(() => mkdtemp(join(tmpdir(), "rinha-prometheus-"))),
+    (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
+  )
+  const configFile = join(dir, "prometheus.yml")
+  const config = Prometheus.localConfig(yield* Prometheus.readComposeConfig, metricsPorts)
+  yield* Effect.promise(() => writeFile(configFile, config))
+  const port = yield* freePort
+  yield* stoppedWith(
+    spawnProcess(binary, Prometheus.commandLine(configFile, join(dir, "data"), port), {
+      ready: Prometheus.ready,
+      ...(verbose ? { echo: "prometheus" } : {})
+    }),
+    "SIGTERM"
+  )
+  return `http://127.0.0.1:${port}`
+})
+
 /** Brings the stack up in compose's order — database, APIs once it is healthy, nginx once they are — for the scope. */
 export const up = Effect.fn("Stack.up")(function* (options: StackOptions) {
   const compose = yield* Compose.load(composePath(options.service), { ...process.env, PG_PROFILE: options.pgProfile })
@@ -271,12 +311,18 @@ export const up = Effect.fn("Stack.up")(function* (options: StackOptions) {
   )
   const port = options.port === 0 ? yield* freePort : options.port
   const nginx = yield* startNginx(compose, upstreams, { ...options, port, capped })
+  const metricsPorts = Object.fromEntries(
+    apis.flatMap(({ hostname, metricsPort }) => (Option.isSome(metricsPort) ? [[hostname, metricsPort.value]] : []))
+  )
+  const prometheus =
+    options.observe === true ? Option.some(yield* startPrometheus(metricsPorts, options.verbose)) : Option.none()
   return {
     url: `http://127.0.0.1:${port}`,
     databaseUrl: database.databaseUrl,
     services: [database.running, ...apis.map(({ running }) => running), nginx.running],
     apis: apis.map(({ api }) => api),
     databasePid: database.pid,
-    upstreamAnswers: nginx.upstreamAnswers
+    upstreamAnswers: nginx.upstreamAnswers,
+    prometheus
   } satisfies Stack
 })
