@@ -11,7 +11,9 @@
  * summary.md, index.html). Exits non-zero when the verdict fails (a KO, an
  * inconsistency, a lag…; never for `stress`, which looks for the ceiling).
  * Both take `--set NAME=value` (repeatable: an API setting over the compose
- * file's, e.g. `--set FALLBACK_AFTER=0s`), `--port 9999` and `--verbose`.
+ * file's, e.g. `--set FALLBACK_AFTER=0s`), `--port 9999` and `--verbose`;
+ * `--observe` turns the APIs' metrics on, has Prometheus scrape them and adds
+ * their server-side panels to the report (docs/observability.md).
  */
 
 import { parseArgs } from "node:util"
@@ -30,6 +32,7 @@ const { values } = parseArgs({
     "pg-profile": { type: "string", default: "contest" },
     set: { type: "string", multiple: true, default: [] },
     port: { type: "string", default: "9999" },
+    observe: { type: "boolean", default: false },
     verbose: { type: "boolean", default: false }
   }
 })
@@ -39,7 +42,8 @@ const options: Contest.RunOptions = {
   pgProfile: Options.pgProfile(values["pg-profile"]),
   settings: Options.settings(values.set),
   port: Options.port("--port", values.port),
-  verbose: values.verbose
+  verbose: values.verbose,
+  observe: values.observe
 }
 
 const program =

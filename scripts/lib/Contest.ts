@@ -4,7 +4,9 @@
  * service is metered, ask the service what it needs for its verdict (an
  * audit of the database, the simulators' counters), take the stack down and
  * write reports/<timestamp>-<service>-<profile>/ (summary.json, summary.md,
- * index.html). What differs per service is a `Definition`.
+ * index.html). What differs per service is a `Definition`. With `observe`,
+ * Prometheus scrapes the APIs and the report adds what they measured of
+ * themselves over the load (scripts/lib/Prometheus.ts).
  */
 
 import { mkdir } from "node:fs/promises"
@@ -12,6 +14,7 @@ import { cpus, totalmem } from "node:os"
 import { join, relative } from "node:path"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { repositoryRoot } from "../../local/Processes.ts"
@@ -19,6 +22,7 @@ import type { ServiceName } from "./Bundle.ts"
 import * as K6 from "./K6.ts"
 import * as Metering from "./Metering.ts"
 import * as Options from "./Options.ts"
+import * as Prometheus from "./Prometheus.ts"
 import * as Report from "./Report.ts"
 import * as Samples from "./Samples.ts"
 import type * as Stack from "./Stack.ts"
@@ -31,6 +35,8 @@ export interface RunOptions {
   readonly settings: Readonly<Record<string, string>>
   readonly port: number
   readonly verbose: boolean
+  /** Metrics on, scraped by a Prometheus; the report gains the server-side panels. */
+  readonly observe?: boolean
 }
 
 /** What a service's contest found, in the report's terms. */
@@ -117,6 +123,7 @@ export const run = <S extends Stack.Stack, A>(contest: Definition<S, A>, options
           pgProfile: options.pgProfile,
           port: options.port,
           verbose: options.verbose,
+          observe: options.observe === true,
           apiEnvironment: options.settings
         })
         yield* awaitReady(`${stack.url}${contest.readinessPath}`)
@@ -124,6 +131,7 @@ export const run = <S extends Stack.Stack, A>(contest: Definition<S, A>, options
         console.log(
           `Stack ready in ${readySeconds.toFixed(1)} s; running k6/${contest.script}, profile ${options.profile}…`
         )
+        const loadStart = yield* Clock.currentTimeMillis
         const load = yield* Metering.during(
           stack.services,
           K6.run({
@@ -133,7 +141,17 @@ export const run = <S extends Stack.Stack, A>(contest: Definition<S, A>, options
             env: { BASE_URL: stack.url, PROFILE: options.profile, ...contest.k6Environment(stack, dir) }
           })
         )
-        return { readySeconds, load, afterLoad: yield* contest.afterLoad(stack) }
+        const window = { start: loadStart, end: yield* Clock.currentTimeMillis }
+        const serverSide = yield* Option.match(stack.prometheus, {
+          onNone: () => Effect.succeed(undefined),
+          // Two more scrapes, so the load's last second is in.
+          // A panel that cannot be had costs the panels, never the run's report.
+          onSome: (url) =>
+            Effect.andThen(Effect.sleep("2 seconds"), Prometheus.panels(url, contest.service, window)).pipe(
+              Effect.catch((error) => Effect.as(Effect.logError(error.message), undefined))
+            )
+        })
+        return { readySeconds, load, serverSide, afterLoad: yield* contest.afterLoad(stack) }
       })
     )
 
@@ -156,6 +174,7 @@ export const run = <S extends Stack.Stack, A>(contest: Definition<S, A>, options
         profile: options.profile,
         ...(contest.pgProfiles.length > 1 ? { pgProfile: options.pgProfile } : {}),
         ...(settings.length > 0 ? { settings: settings.join(" ") } : {}),
+        ...(options.observe === true ? { observed: `metrics on, scraped every ${Prometheus.scrapeInterval}` } : {}),
         startedAt: startedAt.toISOString(),
         durationSeconds: Number(measured.load.seconds.toFixed(1)),
         readyAfterSeconds: Number(measured.readySeconds.toFixed(1)),
@@ -176,6 +195,7 @@ export const run = <S extends Stack.Stack, A>(contest: Definition<S, A>, options
       timeline: Samples.timeline(samples),
       distribution: Samples.distribution(samples),
       ...(judgement.sections === undefined ? {} : { sections: judgement.sections }),
+      ...(measured.serverSide === undefined ? {} : { serverSide: measured.serverSide }),
       attachments: [{ file: "k6-dashboard.html", label: "k6's own dashboard for this run" }]
     }
     yield* publish(dir, summary)

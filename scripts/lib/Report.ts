@@ -2,13 +2,15 @@
  * A contest run's report: summary.json (everything, for machines),
  * summary.md (the tables), and index.html — the same tables plus a
  * latency-over-time and a latency-by-percentile plot, inline SVG so the page
- * opens anywhere without a network.
+ * opens anywhere without a network; with `--observe`, beside k6's view,
+ * what the APIs measured of themselves (Prometheus's panels).
  */
 
 import { writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
 import type { Limit } from "./Compose.ts"
+import type { PanelAnswer, Unit } from "./Prometheus.ts"
 import type { Second, Stats } from "./Samples.ts"
 
 export interface ServiceReport {
@@ -42,6 +44,8 @@ export interface Summary {
   readonly distribution: ReadonlyArray<{ readonly fraction: number; readonly ms: number }>
   /** A service's own results (a score, totals per processor), shown first. */
   readonly sections?: ReadonlyArray<Section>
+  /** What the APIs measured of themselves over the load, from Prometheus (`--observe`). */
+  readonly serverSide?: ReadonlyArray<PanelAnswer>
   /** Other pages of the report folder, linked at the end (k6's own dashboard). */
   readonly attachments?: ReadonlyArray<{ readonly file: string; readonly label: string }>
 }
@@ -89,6 +93,32 @@ const serviceRow = (s: ServiceReport) => [
   String(s.throttledPeriods)
 ]
 
+const valueIn = (unit: Unit, value: number) => {
+  switch (unit) {
+    case "per second":
+      return `${value.toFixed(1)}/s`
+    case "seconds":
+      return ms(value * 1000)
+    case "ratio":
+      return `${(value * 100).toFixed(2)}%`
+    case "count":
+      return value.toFixed(value < 10 ? 1 : 0)
+  }
+}
+
+const panelHeader = ["series", "mean", "max", "points"]
+
+/** Each series of a panel in one row: its mean and maximum over the load. */
+const panelRows = (panel: PanelAnswer) =>
+  panel.series.map((series) => {
+    const values = series.points.map(([, value]) => value)
+    const mean = values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length)
+    return [series.name, valueIn(panel.unit, mean), valueIn(panel.unit, Math.max(...values)), String(values.length)]
+  })
+
+const serverSideIntro =
+  "What the APIs measured of themselves, scraped by Prometheus every second over the load (PromQL under each panel)."
+
 export const markdownTable = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>) =>
   [header, header.map(() => "---"), ...rows].map((cells) => `| ${cells.join(" | ")} |`).join("\n")
 
@@ -118,7 +148,20 @@ ${markdownTable(statsHeader, [statsRow("all", summary.overall), ...Object.entrie
 ## Services
 
 ${markdownTable(servicesHeader, summary.services.map(serviceRow))}
-`
+${
+  summary.serverSide === undefined
+    ? ""
+    : `
+## Server side
+
+${serverSideIntro}
+${summary.serverSide
+  .map(
+    (panel) =>
+      `\n### ${panel.title}\n\n\`${panel.query}\`\n\n${panel.series.length === 0 ? "No series answered." : markdownTable(panelHeader, panelRows(panel))}\n`
+  )
+  .join("")}`
+}`
 
 // --- plots --------------------------------------------------------------------
 
@@ -234,6 +277,48 @@ ${distribution.map((point) => `<circle cx="${x(point.fraction)}" cy="${y(point.m
 </svg>`
 }
 
+const palette = ["#1565c0", "#ef6c00", "#2e7d32", "#6a1b9a", "#c62828", "#00838f", "#9e9d24", "#5d4037"]
+
+/** One panel's series over time, on a linear scale from 0. */
+const panelPlot = (panel: PanelAnswer) => {
+  const points = panel.series.flatMap((series) => series.points)
+  if (points.length === 0) return "<p>No series answered.</p>"
+  const span = Math.max(1, ...points.map(([at]) => at))
+  const top = Math.max(...points.map(([, value]) => value)) * 1.1 || 1
+  const x = (at: number) => margin.left + (plotWidth * at) / span
+  const y = (value: number) => margin.top + plotHeight * (1 - value / top)
+  const ticks = Array.from({ length: 5 }, (_, i) => (top * i) / 4)
+  const seconds = Array.from({ length: 7 }, (_, i) => Math.round((span * i) / 6))
+  return `<svg viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeHtml(panel.title)}">
+${ticks
+  .map(
+    (tick) =>
+      `<line x1="${margin.left}" x2="${width - margin.right}" y1="${y(tick)}" y2="${y(tick)}" class="grid"/>` +
+      `<text x="${margin.left - 6}" y="${y(tick) + 4}" text-anchor="end">${escapeHtml(valueIn(panel.unit, tick))}</text>`
+  )
+  .join("")}
+${seconds.map((s) => `<text x="${x(s)}" y="${height - 20}" text-anchor="middle">${s} s</text>`).join("")}
+${panel.series
+  .map(
+    (series, index) =>
+      `<polyline style="stroke: ${palette[index % palette.length]}" points="${series.points.map(([at, value]) => `${x(at).toFixed(1)},${y(value).toFixed(1)}`).join(" ")}"/>` +
+      `<line x1="${margin.left + 10}" x2="${margin.left + 34}" y1="${margin.top + 8 + 14 * index}" y2="${margin.top + 8 + 14 * index}" style="stroke: ${palette[index % palette.length]}; stroke-width: 2"/>` +
+      `<text x="${margin.left + 38}" y="${margin.top + 12 + 14 * index}">${escapeHtml(series.name)}</text>`
+  )
+  .join("\n")}
+<text x="${margin.left + plotWidth / 2}" y="${height - 4}" text-anchor="middle">time since the load began (each point: one scrape)</text>
+</svg>`
+}
+
+const serverSideHtml = (panels: ReadonlyArray<PanelAnswer>) => `<h2>Server side</h2>
+<p>${escapeHtml(serverSideIntro)}</p>
+${panels
+  .map(
+    (panel) =>
+      `<h3>${escapeHtml(panel.title)}</h3>\n${panelPlot(panel)}\n<p><code>${escapeHtml(panel.query)}</code></p>\n${panel.series.length === 0 ? "" : htmlTable(panelHeader, panelRows(panel))}`
+  )
+  .join("\n")}`
+
 const html = (summary: Summary) => `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(summary.title)}</title>
 <style>
@@ -263,6 +348,7 @@ ${htmlTable(statsHeader, [statsRow("all", summary.overall), ...Object.entries(su
 ${htmlTable(servicesHeader, summary.services.map(serviceRow))}
 <p>Peak RSS: anonymous plus shared memory of the service's cgroup (PostgreSQL's buffers included, page cache not), sampled every 0.5 s.
 Peak charged: the kernel's high-water mark of all memory charged to it, page cache included. CPU % of limit: over the load's duration.</p>
+${summary.serverSide === undefined ? "" : serverSideHtml(summary.serverSide)}
 <h2>Run</h2>
 <dl>${Object.entries(summary.run)
   .map(([key, value]) => `<dt>${escapeHtml(key)}</dt><dd>${escapeHtml(String(value))}</dd>`)
