@@ -190,14 +190,14 @@ const platformPanels: ReadonlyArray<Panel> = [
     query: `sum by (instance) (rate(db_pool_waits_total[${rateWindow}])) / sum by (instance) (rate(db_call_duration_seconds_count[${rateWindow}]))`,
     unit: "ratio",
     by: "instance",
-    optional: true
+    optional: false
   },
   {
     title: "Database call p99",
     query: `histogram_quantile(0.99, sum by (instance, le) (rate(db_call_duration_seconds_bucket[${rateWindow}])))`,
     unit: "seconds",
     by: "instance",
-    optional: true
+    optional: false
   },
   {
     title: "Event-loop delay p99",

@@ -119,6 +119,18 @@ const panelRows = (panel: PanelAnswer) =>
 const serverSideIntro =
   "What the APIs measured of themselves, scraped by Prometheus every second over the load (PromQL under each panel)."
 
+/** The server-side panels, in Markdown: a table of each panel's series, its query above it. */
+export const serverSideMarkdown = (panels: ReadonlyArray<PanelAnswer>) => `
+## Server side
+
+${serverSideIntro}
+${panels
+  .map(
+    (panel) =>
+      `\n### ${panel.title}\n\n\`${panel.query}\`\n\n${panel.series.length === 0 ? "No series answered." : markdownTable(panelHeader, panelRows(panel))}\n`
+  )
+  .join("")}`
+
 export const markdownTable = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>) =>
   [header, header.map(() => "---"), ...rows].map((cells) => `| ${cells.join(" | ")} |`).join("\n")
 
@@ -148,20 +160,7 @@ ${markdownTable(statsHeader, [statsRow("all", summary.overall), ...Object.entrie
 ## Services
 
 ${markdownTable(servicesHeader, summary.services.map(serviceRow))}
-${
-  summary.serverSide === undefined
-    ? ""
-    : `
-## Server side
-
-${serverSideIntro}
-${summary.serverSide
-  .map(
-    (panel) =>
-      `\n### ${panel.title}\n\n\`${panel.query}\`\n\n${panel.series.length === 0 ? "No series answered." : markdownTable(panelHeader, panelRows(panel))}\n`
-  )
-  .join("")}`
-}`
+${summary.serverSide === undefined ? "" : serverSideMarkdown(summary.serverSide)}`
 
 // --- plots --------------------------------------------------------------------
 
@@ -310,7 +309,8 @@ ${panel.series
 </svg>`
 }
 
-const serverSideHtml = (panels: ReadonlyArray<PanelAnswer>) => `<h2>Server side</h2>
+/** The server-side panels, in HTML: each one plotted over the load, its query and table below. */
+export const serverSideHtml = (panels: ReadonlyArray<PanelAnswer>) => `<h2>Server side</h2>
 <p>${escapeHtml(serverSideIntro)}</p>
 ${panels
   .map(
