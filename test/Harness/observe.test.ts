@@ -1,0 +1,76 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
+import { exited, freePort, listening, signalGroup, spawnProcess } from "../../local/Processes.ts"
+import * as Prometheus from "../../scripts/lib/Prometheus.ts"
+
+const services = [
+  {
+    service: "crebitos",
+    command: "npm run stack -- --observe",
+    path: "/clientes/1/extrato",
+    route: "/clientes/:id/extrato"
+  },
+  {
+    service: "payments",
+    command: "npm run stack:payments -- --observe",
+    path: "/payments-summary",
+    route: "/payments-summary"
+  }
+] as const
+
+const instances = ["api01", "api02"]
+
+/** What Prometheus holds now for `query`, per instance: the last point of a one-instant range. */
+const latest = (prometheus: string, query: string) =>
+  Effect.gen(function* () {
+    const now = Date.now()
+    const series = yield* Prometheus.queryRange(prometheus, query, { start: now, end: now })
+    return new Map(series.map((one) => [one.metric.instance ?? "", one.values.at(-1)?.[1] ?? Number.NaN]))
+  })
+
+/** Asks until `done` holds of the answer, every 200 ms for at most 15 s. */
+const awaitAnswer = (prometheus: string, query: string, done: (answer: ReadonlyMap<string, number>) => boolean) =>
+  latest(prometheus, query).pipe(
+    Effect.repeat({ schedule: Schedule.spaced("200 millis"), until: done, times: 75 }),
+    Effect.filterOrFail(done, (answer) => new Error(`${query} never got there: ${JSON.stringify([...answer])}`))
+  )
+
+describe.each(services)("$command", ({ path, route, service }) => {
+  it.live(
+    "runs Prometheus, which scrapes both APIs: the request counter moves with traffic; Ctrl-C stops it",
+    () =>
+      Effect.gen(function* () {
+        const port = yield* freePort
+        const stack = yield* spawnProcess(
+          process.execPath,
+          ["scripts/stack.ts", "--service", service, "--port", String(port), "--processor-ports", "0,0", "--observe"],
+          { ready: /Ctrl-C to stop/ }
+        )
+        const prometheus = /prometheus \(uncapped\) (http:\/\/127\.0\.0\.1:\d+)/.exec(stack.output())?.[1]
+        assert.isDefined(prometheus, stack.output())
+        if (prometheus === undefined) return
+
+        yield* awaitAnswer(prometheus, 'up{job="api"}', (up) => instances.every((name) => up.get(name) === 1))
+        const counted = `sum by (instance) (http_server_request_duration_seconds_count{route="${route}"})`
+        const before = yield* latest(prometheus, counted)
+        // nginx round-robins: ten to each instance.
+        for (let request = 0; request < 20; request++) {
+          const response = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}${path}`))
+          assert.strictEqual(response.status, 200)
+        }
+        yield* awaitAnswer(prometheus, counted, (now) =>
+          instances.every((name) => (now.get(name) ?? 0) >= (before.get(name) ?? 0) + 10)
+        )
+
+        yield* signalGroup(stack.child, "SIGINT")
+        yield* exited(stack.child)
+        const prometheusPort = Number(new URL(prometheus).port)
+        assert.isTrue(
+          yield* listening(prometheusPort).pipe(Effect.match({ onSuccess: () => false, onFailure: () => true })),
+          "Prometheus stopped with the stack"
+        )
+      }).pipe(Effect.scoped),
+    120_000
+  )
+})
