@@ -209,9 +209,9 @@ const platformPanels: ReadonlyArray<Panel> = [
 ]
 
 /**
- * Payments' dispatch queue: a gauge `payments_dispatch_queued` (payments
- * waiting to be sent to a processor, per API instance), which Payments'
- * own metrics bring; until then no series answers and the panel is left out.
+ * Payments' dispatch queue: the gauge `payments_dispatch_queued` (payments
+ * waiting to be sent to a processor, per API instance; src/Payments/Metrics.ts).
+ * Optional: a Payments build without it (an older image) still gets a report.
  */
 const paymentsPanels: ReadonlyArray<Panel> = [
   {

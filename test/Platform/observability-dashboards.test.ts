@@ -67,13 +67,6 @@ const k6Series = (service: ServiceName, k6: Compose.ProfiledService) => {
   )
 }
 
-/**
- * Series an optional report panel asks for before their service writes them:
- * Payments' dispatch queue, which Payments' own metrics bring (its panel is
- * left out of the report until the series answers).
- */
-const awaitedSeries = ["payments_dispatch_queued"]
-
 /** Series Prometheus writes itself for every scrape target. */
 const prometheusSeries = ["up", "scrape_duration_seconds", "scrape_samples_scraped"]
 
@@ -159,17 +152,14 @@ describe.each(["crebitos", "payments"] as const)("docker/%s: the observability p
     }).pipe(Effect.scoped)
   )
 
-  it.live("every server-side panel of the contest report names only series the service writes (or one awaited)", () =>
+  it.live("every server-side panel of the contest report names only series the service writes", () =>
     Effect.gen(function* () {
       const written = new Set((yield* scrapes[service]).samples.map((sample) => sample.name))
       for (const panel of Prometheus.panelsOf(service)) {
         const names = metricNames(panel.query)
         assert.isNotEmpty(names, panel.query)
         for (const name of names) {
-          assert.isTrue(
-            written.has(name) || (panel.optional && awaitedSeries.includes(name)),
-            `${panel.title}: nothing writes ${name}`
-          )
+          assert.isTrue(written.has(name), `${panel.title}: nothing writes ${name}`)
         }
       }
     }).pipe(Effect.scoped)
