@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto"
 import { existsSync, readdirSync, readFileSync } from "node:fs"
+import { request } from "node:http"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -18,6 +19,17 @@ const answers = (url: string) =>
   Effect.gen(function* () {
     const responses = yield* Effect.promise(() => Promise.all([1, 2, 3, 4].map(() => fetch(url))))
     for (const response of responses) assert.strictEqual(response.status, 200, url)
+  })
+
+/** A TRACE (which fetch refuses to send): its status and `Allow`. */
+const trace = (url: string) =>
+  Effect.callback<{ readonly status: number; readonly allow: string | undefined }>((resume) => {
+    const sent = request(url, { method: "TRACE" }, (response) => {
+      response.resume()
+      resume(Effect.succeed({ status: response.statusCode ?? 0, allow: response.headers.allow }))
+    })
+    sent.once("error", (error) => resume(Effect.die(error)))
+    sent.end()
   })
 
 /** What each service's stack must answer through nginx, on every instance. */
@@ -86,6 +98,8 @@ describe.each(services)("$command", ({ readPath, service, serves }) => {
         assert.strictEqual(processors.length, service === "payments" ? 2 : 0, output)
         const url = `http://127.0.0.1:${port}`
         yield* serves(url)
+        // nginx would refuse it itself, without `Allow`; the API answers it as any method the path does not take.
+        assert.deepStrictEqual(yield* trace(`${url}${readPath}`), { status: 405, allow: "GET, HEAD" })
 
         const mine = () =>
           existsSync(cgroupRoot)
