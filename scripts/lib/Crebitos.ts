@@ -12,9 +12,11 @@ import { Extrato, SaldoAtual } from "../../src/Crebitos/Domain.ts"
 import { clientFor } from "../../src/Platform/Sql.ts"
 import type * as Contest from "./Contest.ts"
 import * as Faults from "./Faults.ts"
+import * as Fuzz from "./Fuzz.ts"
 import * as K6 from "./K6.ts"
 import * as Options from "./Options.ts"
 import * as Samples from "./Samples.ts"
+import * as Schemathesis from "./Schemathesis.ts"
 import * as Stack from "./Stack.ts"
 import type * as Traffic from "./Traffic.ts"
 
@@ -174,16 +176,6 @@ const writtenIn = (databaseUrl: string, prefix: string) =>
        WHERE descricao LIKE ${`${prefix}%`}`
   }).pipe(Effect.scoped, Effect.orDie)
 
-/** At most this many findings of one kind are listed; the rest are counted. */
-const listed = 5
-
-const findingsOf = (kind: string, items: ReadonlyArray<string>) =>
-  items.length === 0
-    ? []
-    : [
-        `${items.length} ${kind}${items.length > listed ? ` (first ${listed})` : ""}: ${items.slice(0, listed).join("; ")}`
-      ]
-
 /**
  * After a fault: every balance equals the sum of its transactions and
  * respects the limit; every acknowledged transaction is in `transacoes` with
@@ -245,9 +237,9 @@ const audit =
       return {
         findings: [
           ...balances,
-          ...findingsOf("acknowledged transactions missing", missing),
-          ...findingsOf("acknowledged transactions written otherwise than answered", wrongBalance),
-          ...findingsOf("refused transactions written", refusedButWritten)
+          ...Faults.findingsOf("acknowledged transactions missing", missing),
+          ...Faults.findingsOf("acknowledged transactions written otherwise than answered", wrongBalance),
+          ...Faults.findingsOf("refused transactions written", refusedButWritten)
         ],
         notes: [
           `${acknowledged - lostAsAllowed - missing.length} of ${acknowledged} acknowledged transactions present, with the balance answered`,
@@ -285,4 +277,98 @@ export const faultTarget = (
   prepare: () => Effect.void,
   faults: faults.filter((fault) => options.faults.length === 0 || options.faults.includes(fault.name)),
   audit: audit(pgProfile)
+})
+
+// --- the fuzz check ----------------------------------------------------------------
+
+/** A transaction as schemathesis sent it, or as `transacoes` holds it: client, amount, kind, description. */
+const transactionKey = (id: string | number, valor: unknown, tipo: unknown, descricao: unknown) =>
+  JSON.stringify([String(id), valor, tipo, descricao])
+
+const SentTransaction = Schema.fromJsonString(
+  Schema.Struct({ valor: Schema.Unknown, tipo: Schema.Unknown, descricao: Schema.Unknown })
+)
+const decodeSent = Schema.decodeUnknownOption(SentTransaction)
+const transactionPath = /^\/clientes\/([^/]+)\/transacoes$/
+
+/**
+ * What was stored against what was answered: each transaction in
+ * `transacoes` must be one schemathesis was answered 200 for, as sent, and
+ * each 200 must have stored one. A request refused (4XX) that wrote
+ * anything shows up as a transaction nobody was answered 200 for.
+ */
+export const compareTransactions = (
+  stored: ReadonlyArray<{
+    readonly cliente_id: number
+    readonly valor: number
+    readonly tipo: string
+    readonly descricao: string
+  }>,
+  exchanges: ReadonlyArray<Schemathesis.Exchange>
+): Faults.AuditResult => {
+  const acknowledged = new Map<string, number>()
+  const unreadable: Array<string> = []
+  let answered200 = 0
+  for (const exchange of exchanges) {
+    const path = transactionPath.exec(Schemathesis.pathOf(exchange))
+    if (exchange.request.method !== "POST" || path === null || exchange.response.status !== 200) continue
+    answered200++
+    const sent = decodeSent(exchange.request.postData?.text ?? "")
+    if (Option.isNone(sent)) {
+      unreadable.push(exchange.request.url)
+      continue
+    }
+    const key = transactionKey(
+      decodeURIComponent(path[1] ?? ""),
+      sent.value.valor,
+      sent.value.tipo,
+      sent.value.descricao
+    )
+    acknowledged.set(key, (acknowledged.get(key) ?? 0) + 1)
+  }
+  const unacknowledged: Array<string> = []
+  for (const row of stored) {
+    const key = transactionKey(row.cliente_id, row.valor, row.tipo, row.descricao)
+    const left = acknowledged.get(key) ?? 0
+    if (left === 0) unacknowledged.push(key)
+    else acknowledged.set(key, left - 1)
+  }
+  const missing = [...acknowledged].flatMap(([key, left]) => Array.from({ length: left }, () => key))
+  return {
+    findings: [
+      ...Faults.findingsOf("transactions stored that no request was answered 200 for", unacknowledged),
+      ...Faults.findingsOf("transactions answered 200 but not stored", missing),
+      ...Faults.findingsOf("answers 200 to a body that is not a transaction", unreadable)
+    ],
+    notes: [`${stored.length} transactions stored, ${answered200} answered 200 to POST /clientes/{id}/transacoes`]
+  }
+}
+
+const storedTransactions = (databaseUrl: string) =>
+  Effect.gen(function* () {
+    const sql = yield* clientFor(databaseUrl)
+    return yield* sql<{ cliente_id: number; valor: number; tipo: string; descricao: string }>`
+      SELECT cliente_id, valor, tipo::text AS tipo, descricao FROM transacoes`
+  }).pipe(Effect.scoped, Effect.orDie)
+
+/** After the fuzzer: the balances' audit, and the transactions stored against the answers it got. */
+export const fuzzAudit = (databaseUrl: string, exchanges: ReadonlyArray<Schemathesis.Exchange>) =>
+  Effect.gen(function* () {
+    const balances = yield* auditBalances(databaseUrl)
+    const compared = compareTransactions(yield* storedTransactions(databaseUrl), exchanges)
+    return {
+      findings: [...balances, ...compared.findings],
+      notes: [...compared.notes, `${balances.length} balances off their transactions or below -limite`]
+    } satisfies Faults.AuditResult
+  })
+
+/** Crébitos for the fuzz check: its stack (nginx in front of both APIs), fuzzed as its clients reach it. */
+export const fuzzTarget = (options: { readonly verbose: boolean }): Fuzz.Target<Stack.Stack> => ({
+  name: "crebitos",
+  up: Effect.tap(Stack.up({ service: "crebitos", pgProfile: "contest", port: 0, verbose: options.verbose }), (stack) =>
+    Fuzz.awaitReady(`${stack.url}/healthz`)
+  ),
+  url: (stack) => stack.url,
+  passes: [{ name: "all", config: "crebitos.toml", mode: "all", examplesFactor: 1 }],
+  audit: (stack, exchanges) => fuzzAudit(stack.databaseUrl, exchanges)
 })

@@ -76,6 +76,17 @@ export interface TargetOptions {
   readonly faults: ReadonlyArray<string>
 }
 
+/** At most this many findings of one kind are listed; the rest are counted. */
+const listed = 5
+
+/** One finding for all the items of a kind: how many, and the first few. */
+export const findingsOf = (kind: string, items: ReadonlyArray<string>) =>
+  items.length === 0
+    ? []
+    : [
+        `${items.length} ${kind}${items.length > listed ? ` (first ${listed})` : ""}: ${items.slice(0, listed).join("; ")}`
+      ]
+
 export interface Target<S extends Stack.Stack, T, F extends Fault<S> = Fault<S>> {
   /** e.g. "crebitos (durable)". */
   readonly label: string

@@ -11,6 +11,7 @@ import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { PaymentsResult } from "../../k6/lib/payments.ts"
@@ -18,8 +19,10 @@ import { PaymentsSummary } from "../../src/Payments/Domain.ts"
 import { clientFor } from "../../src/Platform/Sql.ts"
 import type * as Contest from "./Contest.ts"
 import * as Faults from "./Faults.ts"
+import * as Fuzz from "./Fuzz.ts"
 import * as Options from "./Options.ts"
 import * as Samples from "./Samples.ts"
+import * as Schemathesis from "./Schemathesis.ts"
 import * as Simulators from "./Simulators.ts"
 import * as Stack from "./Stack.ts"
 import type * as Traffic from "./Traffic.ts"
@@ -370,3 +373,144 @@ export const faultTarget = (options: Faults.TargetOptions): Faults.Target<Paymen
     audit
   }
 }
+
+// --- the fuzz check ----------------------------------------------------------------
+
+const SentPayment = Schema.fromJsonString(Schema.Struct({ correlationId: Schema.String, amount: Schema.Number }))
+const decodeSent = Schema.decodeUnknownOption(SentPayment)
+
+/** A payment as schemathesis sent it and the answer it got, in the order sent. */
+interface Sent {
+  /** In lower case, as the service's uuid column prints it. */
+  readonly correlationId: string
+  readonly sentAs: string
+  readonly cents: number
+  readonly accepted: boolean
+  /** Sent after the last purge answered 200. */
+  readonly afterPurge: boolean
+}
+
+const sentPayments = (exchanges: ReadonlyArray<Schemathesis.Exchange>): ReadonlyArray<Sent> => {
+  const lastPurge = exchanges.findLastIndex(
+    (exchange) =>
+      exchange.request.method === "POST" &&
+      Schemathesis.pathOf(exchange) === "/purge-payments" &&
+      exchange.response.status === 200
+  )
+  return exchanges.flatMap((exchange, index) => {
+    if (exchange.request.method !== "POST" || Schemathesis.pathOf(exchange) !== "/payments") return []
+    return Option.match(decodeSent(exchange.request.postData?.text ?? ""), {
+      onNone: () => [],
+      onSome: (body) => [
+        {
+          correlationId: body.correlationId.toLowerCase(),
+          sentAs: body.correlationId,
+          cents: Math.round(body.amount * 100),
+          accepted: exchange.response.status === 202,
+          afterPurge: index > lastPurge
+        }
+      ]
+    })
+  })
+}
+
+/**
+ * What the service recorded (`payments`, the source of its summary) and
+ * what the processors hold, against what schemathesis was answered: every
+ * recorded payment was answered 202 with that amount; every 202 since the
+ * last purge is recorded; every 202 is held by exactly one processor, and
+ * nothing refused is held by any. The fuzzer's requests are sent one at a
+ * time, so "since the last purge" is exact.
+ */
+export const comparePayments = (
+  recorded: ReadonlyArray<{ readonly correlation_id: string; readonly amount_cents: number }>,
+  holders: ReadonlyMap<string, number>,
+  exchanges: ReadonlyArray<Schemathesis.Exchange>
+): Faults.AuditResult => {
+  const sent = sentPayments(exchanges)
+  const acceptedAmounts = new Map<string, Set<number>>()
+  for (const payment of sent.filter((payment) => payment.accepted)) {
+    acceptedAmounts.set(
+      payment.correlationId,
+      (acceptedAmounts.get(payment.correlationId) ?? new Set()).add(payment.cents)
+    )
+  }
+  const recordedIds = new Set(recorded.map((row) => row.correlation_id))
+  const unacknowledged = recorded
+    .filter((row) => !acceptedAmounts.get(row.correlation_id)?.has(row.amount_cents))
+    .map((row) => `${row.correlation_id} (${row.amount_cents} cents)`)
+  const notRecorded = [
+    ...new Set(
+      sent
+        .filter((payment) => payment.accepted && payment.afterPurge && !recordedIds.has(payment.correlationId))
+        .map((payment) => payment.correlationId)
+    )
+  ]
+  const lost = [...acceptedAmounts.keys()].filter((id) => (holders.get(id) ?? 0) === 0)
+  const twice = [...holders].filter(([, count]) => count > 1).map(([id]) => id)
+  const refusedHeld = [
+    ...new Set(
+      sent
+        .filter((payment) => !payment.accepted && !acceptedAmounts.has(payment.correlationId))
+        .map((payment) => payment.correlationId)
+    )
+  ].filter((id) => (holders.get(id) ?? 0) > 0)
+  return {
+    findings: [
+      ...Faults.findingsOf("payments recorded that no request was answered 202 for (with that amount)", unacknowledged),
+      ...Faults.findingsOf("payments answered 202 since the last purge but not recorded", notRecorded),
+      ...Faults.findingsOf("payments answered 202 held by no processor", lost),
+      ...Faults.findingsOf("payments held by both processors", twice),
+      ...Faults.findingsOf("payments refused but held by a processor", refusedHeld)
+    ],
+    notes: [
+      `${sent.filter((payment) => payment.accepted).length} of ${sent.length} POST /payments answered 202 (${acceptedAmounts.size} correlationIds); ${recorded.length} recorded since the last purge`
+    ]
+  }
+}
+
+const recordedPayments = (databaseUrl: string) =>
+  Effect.gen(function* () {
+    const sql = yield* clientFor(databaseUrl)
+    return yield* sql<{ correlation_id: string; amount_cents: number }>`
+      SELECT correlation_id::text, amount_cents::int FROM payments`
+  }).pipe(Effect.scoped, Effect.orDie)
+
+/** Payments for the fuzz check: its stack and both simulators, fuzzed through nginx as its clients reach it. */
+export const fuzzTarget = (options: { readonly verbose: boolean }): Fuzz.Target<PaymentsStack> => ({
+  name: "payments",
+  up: Effect.tap(
+    up(Simulators.freePorts)({ service: "payments", pgProfile: "contest", port: 0, verbose: options.verbose }),
+    (stack) => Fuzz.awaitReady(`${stack.url}/healthz`)
+  ),
+  url: (stack) => stack.url,
+  passes: [{ name: "all", config: "payments.toml", mode: "all", examplesFactor: 1 }],
+  audit: (stack, exchanges) =>
+    Effect.gen(function* () {
+      const left = yield* pending(stack).pipe(
+        Effect.repeat({ schedule: Schedule.spaced("250 millis"), until: (count) => count === 0 }),
+        Effect.timeoutOrElse({ duration: drainBound, orElse: () => pending(stack) })
+      )
+      // Asked as sent: a processor keeps the id as it was given, the service's uuid column in lower case.
+      const ids = [...new Set(sentPayments(exchanges).map((payment) => payment.sentAs))]
+      const held = yield* Effect.forEach(
+        ids,
+        (id) =>
+          Effect.map(
+            Effect.all(Simulators.processorNames.map((processor) => Simulators.holds(stack.simulators, processor, id))),
+            (holders) => ({ id: id.toLowerCase(), count: holders.filter(Boolean).length })
+          ),
+        { concurrency: 16 }
+      )
+      const holders = new Map<string, number>()
+      for (const { count, id } of held) holders.set(id, (holders.get(id) ?? 0) + count)
+      const compared = comparePayments(yield* recordedPayments(stack.databaseUrl), holders, exchanges)
+      return {
+        findings: [
+          ...(left > 0 ? [`${left} accepted payments still not dispatched ${drainBound} after the run`] : []),
+          ...compared.findings
+        ],
+        notes: compared.notes
+      }
+    })
+})

@@ -9,14 +9,21 @@
 
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as HttpApiClient from "effect/http-api/HttpApiClient"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import { freePort, repositoryRoot, spawnProcess, stopGracefully } from "../../local/Processes.ts"
 import { type ProcessorName, processorNames } from "../../src/Payments/Domain.ts"
 import { ProcessorSimApi } from "../../src/ProcessorSim/Api.ts"
 import type { ProcessorStats } from "../../src/ProcessorSim/Domain.ts"
+import { bundle } from "./Bundle.ts"
+import * as Faults from "./Faults.ts"
+import type * as Fuzz from "./Fuzz.ts"
+import * as Schemathesis from "./Schemathesis.ts"
 
 export { type ProcessorName, type ProcessorStats, processorNames }
 
@@ -107,3 +114,121 @@ export const holds = (simulators: Simulators, processor: ProcessorName, correlat
     Effect.catchTag("PaymentNotFound", () => Effect.succeed(false)),
     Effect.orDie
   )
+
+// --- the fuzz check ----------------------------------------------------------------
+
+/**
+ * The admin endpoints that change what the simulator answers afterwards, by
+ * design: failing makes every payment a 500, a new token locks the admin
+ * out, a delay slows every payment. Fuzzed with invalid requests only, and
+ * the audit checks that none of them changed anything.
+ */
+export const controlOperations = [
+  "PUT /admin/configurations/token",
+  "PUT /admin/configurations/delay",
+  "PUT /admin/configurations/failure"
+]
+
+const SentPayment = Schema.fromJsonString(Schema.Struct({ correlationId: Schema.String, amount: Schema.Number }))
+const decodeSent = Schema.decodeUnknownOption(SentPayment)
+
+/** The payments schemathesis sent since the last purge answered 200: accepted (200) and refused, by correlationId. */
+export const sentSincePurge = (exchanges: ReadonlyArray<Schemathesis.Exchange>) => {
+  const lastPurge = exchanges.findLastIndex(
+    (exchange) =>
+      exchange.request.method === "POST" &&
+      Schemathesis.pathOf(exchange) === "/admin/purge-payments" &&
+      exchange.response.status === 200
+  )
+  const accepted = new Map<string, number>()
+  const refused = new Set<string>()
+  for (const exchange of exchanges.slice(lastPurge + 1)) {
+    if (exchange.request.method !== "POST" || Schemathesis.pathOf(exchange) !== "/payments") continue
+    const sent = decodeSent(exchange.request.postData?.text ?? "")
+    if (Option.isNone(sent)) continue
+    if (exchange.response.status === 200) accepted.set(sent.value.correlationId, sent.value.amount)
+    else refused.add(sent.value.correlationId)
+  }
+  for (const id of accepted.keys()) refused.delete(id)
+  return { accepted, refused }
+}
+
+/**
+ * What the simulator holds against what schemathesis was answered, and its
+ * conditions as they were: the admin token still the initial one, no delay,
+ * not failing. Every payment answered 200 since the last purge is held with
+ * its amount, the summary counts exactly those, and none refused is held.
+ */
+export const audit = (simulators: Simulators, exchanges: ReadonlyArray<Schemathesis.Exchange>) =>
+  Effect.gen(function* () {
+    const { accepted, refused } = sentSincePurge(exchanges)
+    const client = simulators.clients.default
+    const summary = yield* Effect.exit(client.admin.summary({ query: {} }))
+    if (Exit.isFailure(summary)) {
+      return {
+        findings: ["the admin token is not the initial one any more (or the admin is broken): its summary was refused"],
+        notes: []
+      }
+    }
+    const delay = yield* Effect.orDie(client.admin.setDelay({ payload: { delay: 0 } }))
+    const failure = yield* Effect.orDie(client.admin.setFailure({ payload: { failure: false } }))
+    const found = yield* Effect.forEach(
+      [...accepted.keys(), ...refused],
+      (id) =>
+        client.payments.find({ params: { id } }).pipe(
+          Effect.map((payment) => ({ id, amount: Option.some(payment.amount) })),
+          Effect.catchTag("PaymentNotFound", () => Effect.succeed({ id, amount: Option.none<number>() })),
+          Effect.orDie
+        ),
+      { concurrency: 16 }
+    )
+    const missing = found
+      .filter(({ amount, id }) => accepted.has(id) && !Option.contains(amount, accepted.get(id) ?? Number.NaN))
+      .map(({ id }) => id)
+    const refusedHeld = found.filter(({ amount, id }) => refused.has(id) && Option.isSome(amount)).map(({ id }) => id)
+    return {
+      findings: [
+        ...(delay.was !== 0 ? [`the delay was changed to ${delay.was} ms`] : []),
+        ...(failure.was ? ["failing was switched on"] : []),
+        ...(summary.value.totalRequests !== accepted.size
+          ? [
+              `the summary counts ${summary.value.totalRequests} payments, ${accepted.size} were answered 200 since the last purge`
+            ]
+          : []),
+        ...Faults.findingsOf("payments answered 200 not held with their amount", missing),
+        ...Faults.findingsOf("payments refused but held", refusedHeld)
+      ],
+      notes: [
+        `${accepted.size} payments answered 200 since the last purge, ${summary.value.totalRequests} in the summary; ${refused.size} refused`
+      ]
+    } satisfies Faults.AuditResult
+  })
+
+/** The simulator for the fuzz check: one process of its bundle, fuzzed directly (the contest runs it without nginx). */
+export const fuzzTarget = (options: { readonly verbose: boolean }): Fuzz.Target<Simulators> => ({
+  name: "processor-sim",
+  up: Effect.andThen(
+    Effect.promise(() => bundle()),
+    start(freePorts, options.verbose)
+  ),
+  url: (simulators) => simulators.urls.default,
+  passes: [
+    {
+      name: "all",
+      config: "processor-sim.toml",
+      mode: "all",
+      exclude: controlOperations,
+      headers: { "X-Rinha-Token": initialToken },
+      examplesFactor: 1
+    },
+    {
+      name: "control, invalid only",
+      config: "processor-sim.toml",
+      mode: "negative",
+      include: controlOperations,
+      headers: { "X-Rinha-Token": initialToken },
+      examplesFactor: 1
+    }
+  ],
+  audit: (simulators, exchanges) => audit(simulators, exchanges)
+})
