@@ -2,6 +2,7 @@ import type * as DateTime from "effect/DateTime"
 import type * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as SchemaTransformation from "effect/SchemaTransformation"
+import { Instant } from "../Platform/Validation.ts"
 
 /** The two Payment Processors: `default` charges 5%, `fallback` 15%. */
 export const ProcessorName = Schema.Literals(["default", "fallback"])
@@ -39,7 +40,8 @@ const centsFromDecimal = SchemaTransformation.transform<number, number>({
 const maxAmount = 10_000_000
 
 const hasCents = Schema.makeFilter<number>(
-  (amount) => Number(amount.toFixed(2)) === amount || "must have at most 2 decimal places"
+  (amount) => Number(amount.toFixed(2)) === amount || "must have at most 2 decimal places",
+  { toJsonSchema: () => ({ multipleOf: 0.01 }) }
 )
 
 /**
@@ -89,6 +91,6 @@ export type PaymentsSummary = typeof PaymentsSummary.Type
 
 /** `GET /payments-summary?from&to`: ISO-8601 instants, each optional (absent = unbounded). */
 export const SummaryRange = {
-  from: Schema.optional(Schema.DateTimeUtcFromString),
-  to: Schema.optional(Schema.DateTimeUtcFromString)
+  from: Schema.optional(Instant),
+  to: Schema.optional(Instant)
 }

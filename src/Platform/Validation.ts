@@ -49,6 +49,29 @@ export const PathId = Schema.String.check(
   )
 ).pipe(Schema.decodeTo(Schema.Int, SchemaTransformation.numberFromString))
 
+/** RFC 3339's date-time (what JSON Schema's `format: date-time` means), seconds 00–59. */
+const rfc3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$/
+
+/** Written as RFC 3339 says, on a day that exists: `Date.parse` alone takes `2020` or turns 31 February into 2 March. */
+const isRfc3339 = (text: string) => {
+  const match = rfc3339.exec(text)
+  if (match === null) return false
+  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])]
+  const date = new Date(Date.UTC(year, month - 1, day))
+  return date.getUTCMonth() === month - 1 && date.getUTCDate() === day
+}
+
+/**
+ * An instant on the wire, for every API: an RFC 3339 date-time, documented
+ * as `format: date-time` so the OpenAPI document says which strings are
+ * taken; decoded to a `DateTime.Utc`.
+ */
+export const Instant = Schema.String.check(
+  Schema.makeFilter<string>((text) => isRfc3339(text) || "must be an RFC 3339 date-time", {
+    toJsonSchema: () => ({ format: "date-time" })
+  })
+).pipe(Schema.decodeTo(Schema.DateTimeUtc, SchemaTransformation.dateTimeUtcFromString))
+
 /** The one `type: integer` schema a plain-decimal path id is, in the OpenAPI document. */
 const integerId = { type: "integer", minimum: 1, maximum: maxInt4 }
 

@@ -1,5 +1,6 @@
 import * as HttpApiSchema from "effect/http-api/HttpApiSchema"
 import * as Schema from "effect/Schema"
+import { Instant } from "../Platform/Validation.ts"
 
 export const CorrelationId = Schema.String.check(Schema.isUUID())
 
@@ -10,7 +11,6 @@ export const CorrelationId = Schema.String.check(Schema.isUUID())
 export const Amount = Schema.Finite.check(Schema.isGreaterThan(0), Schema.isLessThanOrEqualTo(10_000_000))
 
 /** ISO-8601; kept to the millisecond and answered in UTC. */
-const Instant = Schema.DateTimeUtcFromString
 
 /** The body of `POST /payments`. */
 export const PaymentRequest = Schema.Struct({ correlationId: CorrelationId, amount: Amount, requestedAt: Instant })
