@@ -492,7 +492,7 @@ export const fuzzTarget = (options: { readonly verbose: boolean }): Fuzz.Target<
         Effect.timeoutOrElse({ duration: drainBound, orElse: () => pending(stack) })
       )
       // Asked as sent: a processor keeps the id as it was given, the service's uuid column in lower case.
-      const ids = [...new Set(sentPayments(exchanges).map((payment) => payment.sentAs))]
+      const ids = [...new Set(sentPayments(exchanges).map((payment) => payment.sentAs))].filter(Simulators.holdable)
       const held = yield* Effect.forEach(
         ids,
         (id) =>

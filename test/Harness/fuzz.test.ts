@@ -207,16 +207,17 @@ describe("the Payments audit", () => {
 })
 
 describe("the simulator audit", () => {
-  it("counts the payments since the last purge: those answered 200, and those only refused", () => {
+  it("counts the payments since the last purge: those answered 200, and those only refused that a processor could hold", () => {
     const { accepted, refused } = Simulators.sentSincePurge([
       exchange("POST", "/payments", 200, { correlationId: "x", amount: 1 }),
       exchange("POST", "/admin/purge-payments", 200),
       exchange("POST", "/payments", 200, { correlationId: "y", amount: 2 }),
       exchange("POST", "/payments", 422, { correlationId: "y", amount: 2 }),
       exchange("POST", "/payments", 400, { correlationId: "z", amount: -1 }),
+      exchange("POST", "/payments", 400, { correlationId: "44444444-4444-4444-8444-444444444444", amount: -1 }),
       exchange("POST", "/admin/purge-payments", 401)
     ])
     assert.deepStrictEqual([...accepted], [["y", 2]])
-    assert.deepStrictEqual([...refused], ["z"])
+    assert.deepStrictEqual([...refused], ["44444444-4444-4444-8444-444444444444"])
   })
 })
