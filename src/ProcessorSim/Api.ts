@@ -1,3 +1,4 @@
+import * as Effect from "effect/Effect"
 import * as HttpApi from "effect/http-api/HttpApi"
 import * as HttpApiEndpoint from "effect/http-api/HttpApiEndpoint"
 import * as HttpApiError from "effect/http-api/HttpApiError"
@@ -26,6 +27,19 @@ import {
   SummaryRange,
   TokenChange
 } from "./Domain.ts"
+
+/**
+ * A request the simulator cannot decode: a bare 400, as the contest's
+ * processor answers (422 means "already held" to its clients). A middleware
+ * of the whole API, so that every endpoint's document lists it.
+ */
+export class MalformedRequest extends HttpApiMiddleware.Service<MalformedRequest>()("ProcessorSim/MalformedRequest", {
+  error: HttpApiError.BadRequest
+}) {}
+
+export const MalformedRequestLive = HttpApiMiddleware.layerSchemaErrorTransform(MalformedRequest, () =>
+  Effect.fail(new HttpApiError.BadRequest())
+)
 
 export const PaymentsGroup = HttpApiGroup.make("payments")
   .add(
@@ -79,7 +93,7 @@ export const AdminGroup = HttpApiGroup.make("admin")
 /**
  * The Payment Processor of the Rinha de Backend 2025, as the contest runs it,
  * plus one route of its own: `GET /admin/stats` (see `ProcessorStats`).
- * A request it cannot decode gets Effect's default 400: 422 means "already
- * held" to its clients, so it must not also mean "malformed".
  */
-export const ProcessorSimApi = strict(HttpApi.make("processor-sim").add(PaymentsGroup).add(AdminGroup))
+export const ProcessorSimApi = strict(
+  HttpApi.make("processor-sim").add(PaymentsGroup).add(AdminGroup).middleware(MalformedRequest)
+)

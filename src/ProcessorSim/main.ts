@@ -1,7 +1,7 @@
 import * as Layer from "effect/Layer"
 import { portConfig } from "../Platform/Config.ts"
 import { runMain, serveApi } from "../Platform/Server.ts"
-import { ProcessorSimApi } from "./Api.ts"
+import { MalformedRequestLive, ProcessorSimApi } from "./Api.ts"
 import { AdminAuthorizationLive, ProcessorSimHttp } from "./Http.ts"
 import { Processor } from "./Processor.ts"
 
@@ -14,7 +14,7 @@ const SimulatorPort = portConfig(8080)
  * the output so callers can read the bound address.
  */
 export const ProcessorSimServer = serveApi(ProcessorSimApi, ProcessorSimHttp, SimulatorPort).pipe(
-  Layer.provide(AdminAuthorizationLive),
+  Layer.provide([AdminAuthorizationLive, MalformedRequestLive]),
   Layer.provide(Processor.layer)
 )
 

@@ -37,4 +37,13 @@ describe("what a document promises about its strings and numbers, the server tak
     const simulator = JSON.stringify(OpenApi.fromApi(ProcessorSimApi).paths["/payments"])
     assert.include(simulator, '"requestedAt":{"type":"string","format":"date-time"}')
   })
+
+  it("the simulator documents its 400 for a request it cannot decode, on every operation", () => {
+    for (const [path, item] of Object.entries(OpenApi.fromApi(ProcessorSimApi).paths)) {
+      for (const [method, operation] of Object.entries(item)) {
+        if (typeof operation !== "object" || operation === null || !("responses" in operation)) continue
+        assert.property(operation.responses, "400", `${method} ${path}`)
+      }
+    }
+  })
 })
