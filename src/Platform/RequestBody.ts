@@ -11,11 +11,20 @@ import { InvalidRequest } from "./Validation.ts"
 const unsupportedMediaType = HttpServerResponse.empty({ status: 415 })
 // The rest of an oversized body is never read: the connection goes with it.
 const payloadTooLarge = HttpServerResponse.empty({ status: 413, headers: { connection: "close" } })
-// The same answer, through the same schema, as any other invalid request.
-const notUtf8 = HttpServerResponse.jsonUnsafe(
-  Schema.encodeSync(InvalidRequest)(new InvalidRequest({ message: "the body is not valid UTF-8" })),
-  { status: 422 }
-)
+/**
+ * What a body that is not valid UTF-8 is answered: the API's own answer to
+ * any request it cannot decode, so that its document's answer holds for
+ * this one too — 422 `InvalidRequest` by default, the same schema as any
+ * other invalid request; the simulator's bare 400 (422 means "already held"
+ * to its clients).
+ */
+export const NotUtf8Response = Context.Reference<HttpServerResponse.HttpServerResponse>("Platform/NotUtf8Response", {
+  defaultValue: () =>
+    HttpServerResponse.jsonUnsafe(
+      Schema.encodeSync(InvalidRequest)(new InvalidRequest({ message: "the body is not valid UTF-8" })),
+      { status: 422 }
+    )
+})
 
 /** `application/json`, with no charset or UTF-8 (RFC 8259: JSON exchanged between systems is UTF-8). */
 const isJson = (contentType: string | undefined) => {
@@ -39,7 +48,7 @@ const isJson = (contentType: string | undefined) => {
  * turn invalid bytes into U+FFFD and store them). The body it read stays
  * cached on the request for the handler.
  */
-export const guardRequestBody = (maxBytes: number) =>
+export const guardRequestBody = (maxBytes: number, notUtf8: HttpServerResponse.HttpServerResponse) =>
   HttpMiddleware.make((app) =>
     Effect.withFiber((fiber) => {
       const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)

@@ -19,7 +19,7 @@ import * as Logger from "effect/Logger"
 import { HttpPort, MaxBodyBytes } from "./Config.ts"
 import { HealthLive } from "./Health.ts"
 import { Instruments, layerMetricRegistry, layerObservability } from "./Observability.ts"
-import { guardRequestBody } from "./RequestBody.ts"
+import { guardRequestBody, NotUtf8Response } from "./RequestBody.ts"
 import { makeServerErrorReporter } from "./ServerErrors.ts"
 import { layerSchema, PgLive, sqlFolderOf } from "./Sql.ts"
 import { RequestValidationLive } from "./Validation.ts"
@@ -76,7 +76,7 @@ const allowMethods =
 const layerPlatformMiddleware = (routes: FindMyWay.Router<true>) =>
   HttpRouter.middleware(
     Effect.gen(function* () {
-      const guard = guardRequestBody(yield* MaxBodyBytes)
+      const guard = guardRequestBody(yield* MaxBodyBytes, yield* NotUtf8Response)
       const report = yield* makeServerErrorReporter
       const { requests } = yield* Instruments
       return (app) => requests(report(allowMethods(routes)(guard(app))))

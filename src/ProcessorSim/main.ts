@@ -1,5 +1,7 @@
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
 import { portConfig } from "../Platform/Config.ts"
+import { NotUtf8Response } from "../Platform/RequestBody.ts"
 import { runMain, serveApi } from "../Platform/Server.ts"
 import { MalformedRequestLive, ProcessorSimApi } from "./Api.ts"
 import { AdminAuthorizationLive, ProcessorSimHttp } from "./Http.ts"
@@ -15,6 +17,7 @@ const SimulatorPort = portConfig(8080)
  */
 export const ProcessorSimServer = serveApi(ProcessorSimApi, ProcessorSimHttp, SimulatorPort).pipe(
   Layer.provide([AdminAuthorizationLive, MalformedRequestLive]),
+  Layer.provide(Layer.succeed(NotUtf8Response, HttpServerResponse.empty({ status: 400 }))),
   Layer.provide(Processor.layer)
 )
 

@@ -126,6 +126,18 @@ layer(
       for (const body of invalid) {
         assert.strictEqual((yield* send(json(HttpClientRequest.post("/payments"), body))).status, 400)
       }
+      // Not UTF-8: the same 400 (the platform's default is 422), on the admin routes too.
+      const notUtf8 = new Uint8Array([...Buffer.from(`{"token":"ab`), 0xff, 0xfe, ...Buffer.from(`"}`)])
+      for (const request of [
+        HttpClientRequest.post("/payments"),
+        HttpClientRequest.put("/admin/configurations/token")
+      ]) {
+        const sent = request.pipe(
+          HttpClientRequest.setHeader("x-rinha-token", token),
+          HttpClientRequest.bodyUint8Array(notUtf8, "application/json")
+        )
+        assert.strictEqual((yield* send(sent)).status, 400)
+      }
       assert.strictEqual((yield* summary()).totalRequests, 0)
     })
   )
