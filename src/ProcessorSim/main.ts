@@ -1,5 +1,7 @@
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as HttpApiError from "effect/http-api/HttpApiError"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import { portConfig } from "../Platform/Config.ts"
 import { NotUtf8Response } from "../Platform/RequestBody.ts"
 import { runMain, serveApi } from "../Platform/Server.ts"
@@ -17,7 +19,14 @@ const SimulatorPort = portConfig(8080)
  */
 export const ProcessorSimServer = serveApi(ProcessorSimApi, ProcessorSimHttp, SimulatorPort).pipe(
   Layer.provide([AdminAuthorizationLive, MalformedRequestLive]),
-  Layer.provide(Layer.succeed(NotUtf8Response, HttpServerResponse.empty({ status: 400 }))),
+  Layer.provide(
+    Layer.succeed(
+      NotUtf8Response,
+      HttpServerResponse.jsonUnsafe(Schema.encodeSync(HttpApiError.BadRequest)(new HttpApiError.BadRequest()), {
+        status: 400
+      })
+    )
+  ),
   Layer.provide(Processor.layer)
 )
 

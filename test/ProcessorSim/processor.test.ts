@@ -136,7 +136,10 @@ layer(
           HttpClientRequest.setHeader("x-rinha-token", token),
           HttpClientRequest.bodyUint8Array(notUtf8, "application/json")
         )
-        assert.strictEqual((yield* send(sent)).status, 400)
+        const answer = yield* send(sent)
+        assert.strictEqual(answer.status, 400)
+        // What the document says a 400 is.
+        assert.strictEqual(answer.body, `{"_tag":"BadRequest"}`)
       }
       assert.strictEqual((yield* summary()).totalRequests, 0)
     })
