@@ -185,8 +185,17 @@ export const audit = (simulators: Simulators, exchanges: ReadonlyArray<Schemathe
         ),
       { concurrency: 16 }
     )
+    // The simulator keeps whole cents, rounded half up on the decimal as written (Processor.ts).
+    const cents = (amount: number) => Math.round(Number((amount * 100).toPrecision(15)))
     const missing = found
-      .filter(({ amount, id }) => accepted.has(id) && !Option.contains(amount, accepted.get(id) ?? Number.NaN))
+      .filter(
+        ({ amount, id }) =>
+          accepted.has(id) &&
+          !Option.contains(
+            Option.map(amount, (held) => Math.round(held * 100)),
+            cents(accepted.get(id) ?? Number.NaN)
+          )
+      )
       .map(({ id }) => id)
     const refusedHeld = found.filter(({ amount, id }) => refused.has(id) && Option.isSome(amount)).map(({ id }) => id)
     return {
