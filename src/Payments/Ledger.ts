@@ -39,8 +39,13 @@ const recordBatchWindow = "2 millis"
 /** A payment a processor accepted must be counted: recording outlives a database restart. */
 const recordSchedule = Schedule.min([Schedule.exponential("50 millis", 2), Schedule.spaced("2 seconds")])
 
-const isoOrNull = (instant: Option.Option<DateTime.Utc>) =>
-  Option.match(instant, { onNone: () => null, onSome: DateTime.formatIso })
+/**
+ * An instant as PostgreSQL reads it whatever its year: epoch milliseconds
+ * for `to_timestamp` (an ISO string of a year before 1 in UTC, which RFC
+ * 3339 allows with an offset, is refused by PostgreSQL).
+ */
+const epochMillisOrNull = (instant: Option.Option<DateTime.Utc>) =>
+  Option.match(instant, { onNone: () => null, onSome: DateTime.toEpochMillis })
 
 const noPayments: ProcessorTotals = { totalRequests: 0, totalAmount: Cents.make(0) }
 
@@ -76,7 +81,8 @@ export class Ledger extends Context.Service<Ledger>()("Payments/Ledger", {
       to: Option.Option<DateTime.Utc>
     ) {
       const rows = yield* decodeTotals(
-        yield* sql`SELECT * FROM payment_totals(${isoOrNull(from)}::timestamptz, ${isoOrNull(to)}::timestamptz)`
+        yield* sql`SELECT * FROM payment_totals(to_timestamp(${epochMillisOrNull(from)}::float8 / 1000),
+                                                to_timestamp(${epochMillisOrNull(to)}::float8 / 1000))`
       )
       const totals = (processor: ProcessorName): ProcessorTotals => {
         const row = rows.find((candidate) => candidate.processor === processor)

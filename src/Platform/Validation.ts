@@ -52,15 +52,13 @@ export const PathId = Schema.String.check(
 /** RFC 3339's date-time (what JSON Schema's `format: date-time` means), seconds 00–59. */
 const rfc3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$/
 
-/** Written as RFC 3339 says, on a day that exists, within years 1–9999 in UTC: `Date.parse` alone takes `2020` or turns 31 February into 2 March. */
+/** Written as RFC 3339 says, on a day that exists: `Date.parse` alone takes `2020` or turns 31 February into 2 March. */
 const isRfc3339 = (text: string) => {
   const match = rfc3339.exec(text)
   if (match === null) return false
   const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])]
   const date = new Date(Date.UTC(year, month - 1, day))
-  // In UTC too within RFC 3339's years: PostgreSQL refuses year 0 (`0001-01-01T00:00:00+01:00`).
-  const utcYear = new Date(Date.parse(text)).getUTCFullYear()
-  return date.getUTCMonth() === month - 1 && date.getUTCDate() === day && utcYear >= 1 && utcYear <= 9999
+  return date.getUTCMonth() === month - 1 && date.getUTCDate() === day
 }
 
 /**

@@ -27,9 +27,7 @@ describe("what a document promises about its strings and numbers, the server tak
       "2020-02-31T00:00:00Z",
       "2021-02-29T00:00:00Z",
       "2020-01-01T00:00:60Z",
-      "2020-01-01 00:00:00Z",
-      "0001-01-01T01:00:12+07:10",
-      "9999-12-31T23:59:59-00:01"
+      "2020-01-01 00:00:00Z"
     ]) {
       assert.isFalse(accepts(text), text)
     }
