@@ -11,9 +11,9 @@ import { readdir, readFile } from "node:fs/promises"
 import { homedir } from "node:os"
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { findExecutable, repositoryRoot, runCommand } from "../../local/Processes.ts"
+import { repositoryRoot, runCommand } from "../../local/Processes.ts"
+import * as Apt from "./Apt.ts"
 
 export const version = "4.32.5"
 
@@ -31,15 +31,16 @@ export const ensure = Effect.gen(function* () {
   for (const candidate of [process.env.SCHEMATHESIS_BIN, cached, "schemathesis"]) {
     if (candidate !== undefined && (yield* isPinned(candidate))) return candidate
   }
-  const python = yield* findExecutable(["python3", "python"], ["--version"])
-  if (Option.isNone(python)) {
-    return yield* Effect.fail(
-      new Error(`schemathesis ${version} is not installed and Python (to install it) was not found`)
-    )
-  }
+  // Python with venv's pip (Debian splits it into python3-venv, which a bare
+  // image such as CI's node:24-bookworm may lack): installed first when root.
+  const python = yield* Apt.required({
+    package: "python3-venv",
+    candidates: ["python3"],
+    versionArgs: ["-m", "ensurepip", "--version"]
+  })
   console.log(`Installing schemathesis ${version} with pip into ${venv} (a minute, once)…`)
   // --clear: a venv left half-made by an interrupted install is made again.
-  yield* runCommand(python.value, ["-m", "venv", "--clear", venv])
+  yield* runCommand(python, ["-m", "venv", "--clear", venv])
   yield* runCommand(join(venv, "bin", "pip"), [
     "install",
     "--disable-pip-version-check",
