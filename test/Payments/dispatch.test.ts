@@ -1,10 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
-import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import * as HttpClient from "effect/http/HttpClient"
 import * as HttpApiClient from "effect/http-api/HttpApiClient"
-import type * as Scope from "effect/Scope"
 import { ProcessorSimApi } from "../../src/ProcessorSim/Api.ts"
 import {
   type Environment,
@@ -12,6 +10,7 @@ import {
   eventually,
   type Instance,
   instance,
+  live,
   newPayment,
   pay,
   processorsSummary,
@@ -19,10 +18,6 @@ import {
   summaryOf,
   totalRecorded
 } from "../support/Payments.ts"
-
-/** A test with real servers and real time: its own database and simulators, gone at its end. */
-const live = <A, E>(effect: Effect.Effect<A, E, Scope.Scope | HttpClient.HttpClient>) =>
-  effect.pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer))
 
 const payAll = (service: Instance, count: number) =>
   Effect.forEach(

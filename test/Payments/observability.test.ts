@@ -1,10 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as FetchHttpClient from "effect/http/FetchHttpClient"
-import type * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
-import type * as Scope from "effect/Scope"
 import { freePort } from "../../local/Processes.ts"
 import { type Scrape, scrape, seriesValue } from "../support/Metrics.ts"
 import { OtlpReceiver, receivedSpans, SpanKind } from "../support/Otlp.ts"
@@ -13,13 +10,11 @@ import {
   environment,
   eventually,
   instance,
+  live,
   newPayment,
   pay,
   setConditions
 } from "../support/Payments.ts"
-
-const live = <A, E>(effect: Effect.Effect<A, E, Scope.Scope | HttpClient.HttpClient>) =>
-  effect.pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer))
 
 const value = (scraped: Scrape, name: string, labels: Readonly<Record<string, string>> = {}) =>
   seriesValue(scraped, name, labels)

@@ -5,15 +5,12 @@ import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as FetchHttpClient from "effect/http/FetchHttpClient"
-import type * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
 import { freePort } from "../../local/Processes.ts"
 import { Cents } from "../../src/Payments/Domain.ts"
 import { Processors, SendOutcome } from "../../src/Payments/Processors.ts"
-import { setConditions, simulator } from "../support/Payments.ts"
+import { live, setConditions, simulator } from "../support/Payments.ts"
 
 /** The client against a real simulator as `default`, and nothing listening as `fallback`. */
 const client = Effect.gen(function* () {
@@ -34,9 +31,6 @@ const client = Effect.gen(function* () {
   )
   return { processor, processors: Context.get(context, Processors) }
 })
-
-const live = <A, E>(effect: Effect.Effect<A, E, Scope.Scope | HttpClient.HttpClient>) =>
-  effect.pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer))
 
 const payment = () => ({ correlationId: randomUUID(), amount: Cents.make(1990) })
 

@@ -4,12 +4,14 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as HttpServer from "effect/http/HttpServer"
 import * as HttpApiClient from "effect/http-api/HttpApiClient"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
 import { Api } from "../../src/Payments/Api.ts"
 import { Cents, type PaymentRequest, type PaymentsSummary, type ProcessorTotals } from "../../src/Payments/Domain.ts"
 import { PaymentsServer } from "../../src/Payments/main.ts"
@@ -17,6 +19,10 @@ import { clientFor } from "../../src/Platform/Sql.ts"
 import { ProcessorSimApi } from "../../src/ProcessorSim/Api.ts"
 import { ProcessorSimServer } from "../../src/ProcessorSim/main.ts"
 import { freshDatabase } from "./Database.ts"
+
+/** A test with real servers and real time: its own database and simulators, gone at its end. */
+export const live = <A, E>(effect: Effect.Effect<A, E, Scope.Scope | HttpClient.HttpClient>) =>
+  effect.pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer))
 
 const processorToken = "123"
 
