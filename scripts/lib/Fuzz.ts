@@ -8,7 +8,7 @@
  */
 
 import { mkdir, writeFile } from "node:fs/promises"
-import { join } from "node:path"
+import { join, relative } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
@@ -119,7 +119,7 @@ export const run = <S>(
           const dir = join(options.dir, target.name, name)
           yield* Effect.promise(() => mkdir(dir, { recursive: true }))
           console.log(
-            `\n${target.name}, ${name}: schemathesis ${Schemathesis.version} against ${target.url(service)}/openapi.json`
+            `${target.name}, ${name}: schemathesis ${Schemathesis.version} against ${target.url(service)}/openapi.json, its output in ${relative(process.cwd(), Schemathesis.logOf(dir))}`
           )
           yield* Schemathesis.run({
             ...pass,

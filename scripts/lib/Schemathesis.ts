@@ -7,7 +7,7 @@
  */
 
 import { spawn } from "node:child_process"
-import { readdir, readFile } from "node:fs/promises"
+import { open, readdir, readFile } from "node:fs/promises"
 import { homedir } from "node:os"
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
@@ -99,12 +99,31 @@ export const runArguments = (options: Run) => [
   ...Object.entries(options.headers ?? {}).flatMap(([name, value]) => ["--header", `${name}: ${value}`])
 ]
 
-/** Runs schemathesis to its end, its output to this terminal; answers its exit code. */
+/** Where a run's own output is kept, beside its reports. */
+export const logOf = (dir: string) => join(dir, "schemathesis.log")
+
+/**
+ * Runs schemathesis to its end, its output (some 50 lines a run) into
+ * `logOf(dir)`, shown on this terminal only when the run failed: a passing
+ * run is told by the summary table, and CI's log keeps what matters.
+ * Answers its exit code.
+ */
 export const run = (options: Run) =>
-  Effect.callback<number>((resume) => {
-    const child = spawn(options.binary, runArguments(options), { stdio: ["ignore", "inherit", "inherit"] })
-    child.once("exit", (code) => resume(Effect.succeed(code ?? 1)))
-  })
+  Effect.acquireUseRelease(
+    Effect.promise(() => open(logOf(options.dir), "w")),
+    (log) =>
+      Effect.callback<number>((resume) => {
+        const child = spawn(options.binary, runArguments(options), { stdio: ["ignore", log.fd, log.fd] })
+        child.once("exit", (code) => resume(Effect.succeed(code ?? 1)))
+      }),
+    (log) => Effect.promise(() => log.close())
+  ).pipe(
+    Effect.tap((code) =>
+      code === 0
+        ? Effect.void
+        : Effect.promise(async () => process.stdout.write(await readFile(logOf(options.dir), "utf8")))
+    )
+  )
 
 /** The JSON run report, as far as the verdict reads it. */
 export const RunReport = Schema.Struct({
