@@ -61,11 +61,23 @@ export class Ledger extends Context.Service<Ledger>()("Crebitos/Ledger", {
       <A, E, R>(call: Effect.Effect<A, E, R>) =>
         tracing ? Effect.withSpan(call, name) : call
 
+    // With metrics exported, every answer of the procedure is counted by
+    // type and result, in place: a wrapper per call would cost more than the count.
+    const { exported } = yield* Instruments
+    const context = yield* Effect.context<never>()
+    if (exported) {
+      // Every series from the start, at 0: a refusal that never happened still shows, as none.
+      for (const tipo of ["c", "d"] as const) {
+        for (const result of results) transactions({ tipo, result }).updateUnsafe(0, context)
+      }
+    }
+
     const transact = Effect.fnUntraced(
       function* (id: ClienteId, transacao: Transacao) {
         const [linha] =
           yield* sql`SELECT * FROM registrar_transacao(${id}, ${transacao.valor}, ${transacao.tipo}, ${transacao.descricao})`
         const registro = yield* decodeRegistro(linha)
+        if (exported) transactions({ tipo: transacao.tipo, result: registro.resultado }).updateUnsafe(1, context)
         switch (registro.resultado) {
           case "ok":
             return { limite: registro.limite, saldo: registro.saldo } satisfies SaldoAtual
@@ -90,25 +102,7 @@ export class Ledger extends Context.Service<Ledger>()("Crebitos/Ledger", {
       spanned("Ledger.statement")
     )
 
-    // With metrics exported, every answer is counted by type and result too;
-    // without, the ledger is exactly the uncounted one.
-    const { exported } = yield* Instruments
-    const count = (tipo: Tipo, result: Result) => Metric.update(transactions({ tipo, result }), 1)
-    if (exported) {
-      // Every series from the start, at 0: a refusal that never happened still shows, as none.
-      for (const tipo of ["c", "d"] as const) {
-        for (const result of results) yield* Metric.update(transactions({ tipo, result }), 0)
-      }
-    }
-    const countedTransact = (id: ClienteId, transacao: Transacao) =>
-      transact(id, transacao).pipe(
-        Effect.tap(() => count(transacao.tipo, "ok")),
-        Effect.tapError((refused) =>
-          count(transacao.tipo, refused._tag === "LimiteExcedido" ? "limite_excedido" : "cliente_inexistente")
-        )
-      )
-
-    return { transact: exported ? countedTransact : transact, statement } as const
+    return { transact, statement } as const
   })
 }) {
   static readonly layer = Layer.effect(this, this.make)

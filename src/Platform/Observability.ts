@@ -21,13 +21,9 @@ import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import { identity } from "effect/Function"
 import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import * as HttpRouter from "effect/http/HttpRouter"
-import * as HttpServerError from "effect/http/HttpServerError"
-import * as HttpServerRequest from "effect/http/HttpServerRequest"
-import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -62,16 +58,28 @@ const MetricsSampleInterval = Config.Duration("METRICS_SAMPLE_INTERVAL").pipe(Co
 export interface Instruments {
   /** Whether metrics leave the process (`METRICS_PORT` set); services record their own counters only then. */
   readonly exported: boolean
-  /** Times every request, by method, route template and status. */
-  readonly requests: <E, R>(
-    app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
-  ) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+  /**
+   * Records one answer, timed from `start` (the clock's nanoseconds when the
+   * request reached the router), by method, route template and status.
+   * Absent when metrics are off, so the server reads no clock at all. The
+   * server calls it from the one wrapper that also logs its 5XX, instead of
+   * wrapping every request twice.
+   */
+  readonly recordAnswer: AnswerRecorder | undefined
   /** Times every database call at a service's edge, and counts those that find the pool busy. */
   readonly databaseCall: <A, E, R>(call: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }
 
+export type AnswerRecorder = (
+  context: Context.Context<never>,
+  method: string,
+  status: number,
+  start: bigint,
+  clock: Clock.Clock
+) => void
+
 export const Instruments = Context.Reference<Instruments>("Platform/Instruments", {
-  defaultValue: () => ({ exported: false, requests: identity, databaseCall: identity })
+  defaultValue: () => ({ exported: false, recordAnswer: undefined, databaseCall: identity })
 })
 
 /**
@@ -108,30 +116,18 @@ const requestDuration = seriesOf(
 const unrouted = "unrouted"
 
 /**
- * Times a request from the router's first middleware to its answer, labelled
- * with the route's path template (never the raw URL: ids would make a series
- * each) and the status it was answered, as the server answers it.
+ * An answer's duration, labelled with the route's path template (never the
+ * raw URL: ids would make a series each) and the status it was answered.
+ * The router leaves the matched route in the fiber's context until the
+ * request ends; without one, it was answered before routing.
  */
-const timeRequests = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
-  Effect.withFiber<HttpServerResponse.HttpServerResponse, E, R>((fiber) => {
-    const clock = fiber.getRef(Clock.Clock)
-    const start = clock.currentTimeNanosUnsafe()
-    const { method } = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
-    return Effect.onExit(app, (exit) =>
-      Effect.withFiber((after) => {
-        const seconds = Number(clock.currentTimeNanosUnsafe() - start) / 1e9
-        // The router leaves the matched route in the fiber's context until the request ends.
-        const route = Context.getOrUndefined(after.context, HttpRouter.RouteContext)?.route.path ?? unrouted
-        const record = (status: number) =>
-          requestDuration({ method, route, status: String(status) }).updateUnsafe(seconds, after.context)
-        if (Exit.isSuccess(exit)) {
-          record(exit.value.status)
-          return Effect.void
-        }
-        return Effect.map(HttpServerError.causeResponse(exit.cause), ([response]) => record(response.status))
-      })
-    )
-  })
+const recordAnswer: AnswerRecorder = (context, method, status, start, clock) => {
+  const route = Context.getOrUndefined(context, HttpRouter.RouteContext)?.route.path ?? unrouted
+  requestDuration({ method, route, status: String(status) }).updateUnsafe(
+    Number(clock.currentTimeNanosUnsafe() - start) / 1e9,
+    context
+  )
+}
 
 const databaseCallDuration = Metric.histogram("db_call_duration_seconds", {
   description:
@@ -298,7 +294,7 @@ const layerMetrics = Layer.unwrap(
     if (port === "") return Layer.empty
     const instruments = Layer.effect(
       Instruments,
-      Effect.map(makeDatabaseCallTimer, (databaseCall) => ({ exported: true, requests: timeRequests, databaseCall }))
+      Effect.map(makeDatabaseCallTimer, (databaseCall) => ({ exported: true, recordAnswer, databaseCall }))
     )
     return Layer.mergeAll(instruments, Layer.effectDiscard(sampleRuntime), layerMetricsServer(port))
   })

@@ -18,9 +18,9 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import { HttpPort, MaxBodyBytes } from "./Config.ts"
 import { HealthLive } from "./Health.ts"
-import { Instruments, layerMetricRegistry, layerObservability } from "./Observability.ts"
+import { layerMetricRegistry, layerObservability } from "./Observability.ts"
 import { guardRequestBody, NotUtf8Response } from "./RequestBody.ts"
-import { makeServerErrorReporter } from "./ServerErrors.ts"
+import { makeAnswerObserver } from "./ServerErrors.ts"
 import { layerSchema, PgLive, sqlFolderOf } from "./Sql.ts"
 import { RequestValidationLive } from "./Validation.ts"
 import { layerWarmup, Readiness, type WarmupRequest } from "./Warmup.ts"
@@ -77,9 +77,8 @@ const layerPlatformMiddleware = (routes: FindMyWay.Router<true>) =>
   HttpRouter.middleware(
     Effect.gen(function* () {
       const guard = guardRequestBody(yield* MaxBodyBytes, yield* NotUtf8Response)
-      const report = yield* makeServerErrorReporter
-      const { requests } = yield* Instruments
-      return (app) => requests(report(allowMethods(routes)(guard(app))))
+      const observeAnswers = yield* makeAnswerObserver
+      return (app) => observeAnswers(allowMethods(routes)(guard(app)))
     }),
     { global: true }
   )

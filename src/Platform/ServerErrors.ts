@@ -7,6 +7,7 @@ import * as HttpMiddleware from "effect/http/HttpMiddleware"
 import * as HttpServerError from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as Ref from "effect/Ref"
+import { Instruments } from "./Observability.ts"
 
 /** A token bucket of log lines: what an outage may write, and what it had to leave out. */
 export interface LogBudget {
@@ -42,15 +43,17 @@ export const spend = (
 const serverErrorRate: LogRate = { burst: 10, refillMillis: 1000 }
 
 /**
- * Logs every answer of 500 and above, once, with its cause — structured
- * (method, path, status, and how many similar lines were left out before
- * it) and rate-limited, so a database outage writes a few lines a second
- * instead of one per request. The client only ever gets the bare status.
- * The per-request logger is off (it costs a fifth of the throughput), so
- * this is the only place a failing request is seen.
+ * Watches every answer, once: logs those of 500 and above with their cause —
+ * structured (method, path, status, and how many similar lines were left out
+ * before it) and rate-limited, so a database outage writes a few lines a
+ * second instead of one per request — and hands each to `recordAnswer` when
+ * metrics are on. The client only ever gets the bare status. The
+ * per-request logger is off (it costs a fifth of the throughput), so this is
+ * the only place a failing request is seen.
  */
-export const makeServerErrorReporter = Effect.gen(function* () {
+export const makeAnswerObserver = Effect.gen(function* () {
   const budget = yield* Ref.make<LogBudget>({ tokens: serverErrorRate.burst, updatedAt: 0, suppressed: 0 })
+  const { recordAnswer } = yield* Instruments
 
   const report = (request: HttpServerRequest.HttpServerRequest, status: number, cause: Cause.Cause<unknown>) =>
     Effect.gen(function* () {
@@ -74,16 +77,20 @@ export const makeServerErrorReporter = Effect.gen(function* () {
   return HttpMiddleware.make((app) =>
     Effect.withFiber((fiber) => {
       const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
-      return Effect.onExit(app, (exit) => {
-        if (Exit.isSuccess(exit)) {
-          return exit.value.status >= 500 ? report(request, exit.value.status, Cause.empty) : Effect.void
-        }
-        return HttpServerError.causeResponse(exit.cause).pipe(
-          Effect.flatMap(([response, cause]) =>
-            response.status >= 500 ? report(request, response.status, cause) : Effect.void
-          )
-        )
-      })
+      const clock = fiber.getRef(Clock.Clock)
+      const start = recordAnswer === undefined ? 0n : clock.currentTimeNanosUnsafe()
+      const answered = (status: number, cause: Cause.Cause<unknown>) => {
+        // Read at the end: the fiber's context then holds the matched route.
+        recordAnswer?.(fiber.context, request.method, status, start, clock)
+        return status >= 500 ? report(request, status, cause) : Effect.void
+      }
+      return Effect.onExit(app, (exit) =>
+        Exit.isSuccess(exit)
+          ? answered(exit.value.status, Cause.empty)
+          : Effect.flatMap(HttpServerError.causeResponse(exit.cause), ([response, cause]) =>
+              answered(response.status, cause)
+            )
+      )
     })
   )
 })
