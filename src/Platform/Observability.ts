@@ -4,8 +4,8 @@
  * Metrics are Effect `Metric`s in the server's own registry, served in the
  * Prometheus text format by `effect/observability/PrometheusMetrics` on a
  * port of their own (`METRICS_PORT`), never on the API's. Without
- * `METRICS_PORT` nothing on the hot path records anything: the request and
- * database instruments are the identity.
+ * `METRICS_PORT` nothing on the hot path records anything: there are no
+ * request and database instruments at all.
  *
  * Traces leave through `effect/observability/OtlpTracer` (OTLP over HTTP)
  * when `OTEL_EXPORTER_OTLP_ENDPOINT` is set: one trace per sampled request,
@@ -21,7 +21,7 @@ import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { identity } from "effect/Function"
+import type * as Fiber from "effect/Fiber"
 import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as Layer from "effect/Layer"
@@ -52,8 +52,8 @@ const MetricsSampleInterval = Config.Duration("METRICS_SAMPLE_INTERVAL").pipe(Co
 
 /**
  * The instruments the platform's hot path is built with. Read once, when the
- * server and the services are built, never per request: off, they are the
- * identity and cost nothing.
+ * server and the services are built, never per request: off, they are
+ * absent and cost nothing.
  */
 export interface Instruments {
   /** Whether metrics leave the process (`METRICS_PORT` set); services record their own counters only then. */
@@ -66,9 +66,12 @@ export interface Instruments {
    * wrapping every request twice.
    */
   readonly recordAnswer: AnswerRecorder | undefined
-  /** Times every database call at a service's edge, and counts those that find the pool busy. */
-  readonly databaseCall: <A, E, R>(call: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /** Times every database call at a service's edge, and counts those that find the pool busy; absent when metrics are off. */
+  readonly databaseCall: CallObserver | undefined
 }
+
+/** Told of a call as it is forked, before it runs, with the fiber that runs it. */
+export type CallObserver = (call: Fiber.Fiber<unknown, unknown>) => void
 
 export type AnswerRecorder = (
   context: Context.Context<never>,
@@ -79,7 +82,7 @@ export type AnswerRecorder = (
 ) => void
 
 export const Instruments = Context.Reference<Instruments>("Platform/Instruments", {
-  defaultValue: () => ({ exported: false, recordAnswer: undefined, databaseCall: identity })
+  defaultValue: () => ({ exported: false, recordAnswer: undefined, databaseCall: undefined })
 })
 
 /**
@@ -131,7 +134,7 @@ const recordAnswer: AnswerRecorder = (context, method, status, start, clock) => 
 
 const databaseCallDuration = Metric.histogram("db_call_duration_seconds", {
   description:
-    "Time of a database call at a service's edge: waiting for a pooled connection, the round trip, decoding the rows, in seconds",
+    "Time of a database call at a service's edge: waiting for a pooled connection, the round trip, decoding the rows, in seconds; a call abandoned at DB_TIMEOUT counts until it has ended",
   boundaries: latencyBoundaries
 })
 
@@ -165,19 +168,17 @@ const makeDatabaseCallTimer = Effect.gen(function* () {
     modify: () => undefined
   })
   yield* Effect.addFinalizer(() => Effect.sync(() => registration.remove()))
-  return <A, E, R>(call: Effect.Effect<A, E, R>) =>
-    Effect.withFiber<A, E, R>((fiber) => {
-      const clock = fiber.getRef(Clock.Clock)
-      const start = clock.currentTimeNanosUnsafe()
-      if (inFlight >= connections) poolWaits.updateUnsafe(1, fiber.context)
-      inFlight++
-      return Effect.onExit(call, () =>
-        Effect.sync(() => {
-          inFlight--
-          databaseCallDuration.updateUnsafe(Number(clock.currentTimeNanosUnsafe() - start) / 1e9, fiber.context)
-        })
-      )
+  const observe: CallObserver = (call) => {
+    const clock = call.getRef(Clock.Clock)
+    const start = clock.currentTimeNanosUnsafe()
+    if (inFlight >= connections) poolWaits.updateUnsafe(1, call.context)
+    inFlight++
+    call.addObserver(() => {
+      inFlight--
+      databaseCallDuration.updateUnsafe(Number(clock.currentTimeNanosUnsafe() - start) / 1e9, call.context)
     })
+  }
+  return observe
 })
 
 const eventLoopDelay = (quantile: "p50" | "p99" | "max") =>

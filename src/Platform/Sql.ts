@@ -17,7 +17,7 @@ import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import { DatabasePoolSize, DatabaseTimeout, DatabaseUrl } from "./Config.ts"
-import { Instruments } from "./Observability.ts"
+import { type CallObserver, Instruments } from "./Observability.ts"
 
 /**
  * The pooled PostgreSQL client, configured from the environment. PostgreSQL
@@ -85,9 +85,11 @@ const isUnavailable = (error: SqlError): boolean => {
  * left behind ends by itself within the server's statement_timeout.
  */
 export const answerWithin =
-  <B>(timeout: Duration.Duration, orElse: () => Effect.Effect<B>) =>
+  <B>(timeout: Duration.Duration, orElse: () => Effect.Effect<B>, observe?: CallObserver) =>
   <A, E, R>(call: Effect.Effect<A, E, R>): Effect.Effect<A | B, E, R> =>
     Effect.flatMap(Effect.forkDetach(call), (fiber) => {
+      // Before the call runs: a forked fiber starts on the next tick.
+      observe?.(fiber)
       const abandon = Effect.forkDetach(Fiber.interrupt(fiber))
       return Fiber.join(fiber).pipe(
         Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.andThen(abandon, orElse()) }),
@@ -101,19 +103,18 @@ export const answerWithin =
  * included), a database that cannot answer is a `DatabaseUnavailable` defect
  * (503), and anything else unexpected (a statement or a row that does not
  * decode) a plain defect (500). Domain failures stay typed. With metrics on
- * (`METRICS_PORT`), every call is timed here too (Observability.ts).
+ * (`METRICS_PORT`), the fiber that runs each call is timed too
+ * (Observability.ts): watching it costs no wrapper around the call.
  */
 export const makeDatabaseEdge = Effect.gen(function* () {
   const timeout = yield* DatabaseTimeout
   const { databaseCall } = yield* Instruments
   const unanswered = new DatabaseUnavailable({ cause: `no answer within ${Duration.format(timeout)}` })
   return <A, E, R>(call: Effect.Effect<A, E | SqlError | Schema.SchemaError, R>) =>
-    databaseCall(
-      call.pipe(
-        answerWithin(timeout, () => Effect.die(unanswered)),
-        Effect.catchIf(isInfrastructure<E>, (error) =>
-          Effect.die(isSqlError(error) && isUnavailable(error) ? new DatabaseUnavailable({ cause: error }) : error)
-        )
+    call.pipe(
+      answerWithin(timeout, () => Effect.die(unanswered), databaseCall),
+      Effect.catchIf(isInfrastructure<E>, (error) =>
+        Effect.die(isSqlError(error) && isUnavailable(error) ? new DatabaseUnavailable({ cause: error }) : error)
       )
     )
 })
