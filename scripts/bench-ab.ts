@@ -12,6 +12,9 @@
  *
  *   BENCH_RATE (req/s, default 340: the contest's peak)  BENCH_SECONDS (per round, 10)
  *   BENCH_ROUNDS (6)  BENCH_CONNECTIONS (20)
+ *   BENCH_TOGETHER=1: A and B loaded at the same time in each round, rather
+ *   than one after the other — on a noisy machine round ratios then compare
+ *   the same seconds, and vary far less (docs/observability.md)
  *   BENCH_ENV_A, BENCH_ENV_B: a JSON object of settings over the compose
  *   environment for that build, e.g. '{"NODE_OPTIONS": "--max-semi-space-size=16"}'
  */
@@ -33,6 +36,8 @@ const rate = Number(process.env.BENCH_RATE ?? 340)
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 6)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 20)
+// Both loads at once: A and B then share every moment of the machine's weather.
+const together = process.env.BENCH_TOGETHER === "1"
 
 // /proc/<pid>/stat counts in clock ticks: USER_HZ, 100 on Linux.
 const ticksPerSecond = 100
@@ -109,9 +114,9 @@ const program = Effect.gen(function* () {
     console.log(`${variant.name}: ${variant.folder} ${process.env[`BENCH_ENV_${variant.name}`] ?? ""}`)
   }
 
-  for (let round = 0; round < rounds; round++) {
-    const order = round % 2 === 0 ? variants : [...variants].reverse()
-    for (const variant of order) {
+  type Variant = (typeof variants)[number]
+  const measure = (round: number, variant: Variant) =>
+    Effect.gen(function* () {
       const pids = (yield* variant.backends.pipe(Effect.orDie)).map((row) => row.pid)
       const before = { api: cpuSecondsOf(variant.pid), db: pids.map(cpuSecondsOf) }
       const result = yield* Effect.promise(() =>
@@ -137,6 +142,14 @@ const program = Effect.gen(function* () {
         `round ${round + 1} ${variant.name}: ${answered} requests (${failed} failed), p99 ${result.latency.p99} ms; ` +
           `API ${((api * 1000) / answered).toFixed(3)} ms/request, its backends ${((db * 1000) / answered).toFixed(3)} ms/request`
       )
+    })
+
+  for (let round = 0; round < rounds; round++) {
+    if (together) {
+      yield* Effect.forEach(variants, (variant) => measure(round, variant), { concurrency: "unbounded", discard: true })
+    } else {
+      const order = round % 2 === 0 ? variants : [...variants].reverse()
+      yield* Effect.forEach(order, (variant) => measure(round, variant), { discard: true })
     }
   }
   for (const variant of variants) {
@@ -148,7 +161,6 @@ const program = Effect.gen(function* () {
   // median of the rounds' ratios is steadier than the ratio of the medians.
   const [a, b] = variants
   if (a !== undefined && b !== undefined) {
-    type Variant = typeof a
     const ratios = (of: (variant: Variant) => ReadonlyArray<number>) =>
       median(of(b).map((value, round) => value / (of(a)[round] ?? Number.NaN))).toFixed(3)
     console.log(
