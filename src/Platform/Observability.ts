@@ -235,7 +235,11 @@ const gcKindOf = (entry: PerformanceEntry): string => {
 const sampleRuntime = Effect.gen(function* () {
   const interval = yield* MetricsSampleInterval
   const context = yield* Effect.context<never>()
-  const delay = monitorEventLoopDelay({ resolution: 10 })
+  // A 100 ms timer, not Node's default 10 ms: at the contest's ~128 requests/s
+  // per API, waking an idle loop 100 times a second cost more CPU than all
+  // the request instruments (docs/observability.md, "What metrics cost").
+  // A stall shorter than 100 ms is then seen only when a tick falls in it.
+  const delay = monitorEventLoopDelay({ resolution: 100 })
   delay.enable()
   yield* Effect.addFinalizer(() => Effect.sync(() => delay.disable()))
 
