@@ -9,9 +9,9 @@
  * Prometheus, outside the caps, scrapes them.
  */
 
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
-import { join, resolve } from "node:path"
+import { basename, join, resolve } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -67,6 +67,8 @@ export interface Api {
   readonly name: string
   readonly url: string
   readonly port: number
+  /** Every address nginx may reach it by, as nginx writes them (`127.0.0.1:<port>`, `unix:<path>`). */
+  readonly upstreams: ReadonlyArray<string>
   readonly pid: Effect.Effect<number>
 }
 
@@ -150,15 +152,25 @@ const startDatabase = Effect.fn("Stack.startDatabase")(function* (compose: Compo
   return { databaseUrl, pid: pg.pid, running: place.running(pg.pid) }
 })
 
-/** One API instance: the bundle the image runs, with the compose environment, on a port of its own. */
+/** The port the image listens on unless compose says otherwise (docker/Dockerfile). */
+const imagePort = "8080"
+
+/**
+ * One API instance: the bundle the image runs, with the compose environment,
+ * on a port of its own, and on a socket in `socketDir` where compose gives it
+ * a `SOCKET_PATH`.
+ */
 const startApi = Effect.fn("Stack.startApi")(function* (
   name: string,
   api: Compose.Service,
   databaseUrl: string,
+  socketDir: string,
   options: StackOptions & { readonly capped: boolean }
 ) {
   const place = yield* placement(options.capped, name, api)
   const port = yield* freePort
+  const composedSocket = Option.fromNullishOr(api.environment?.SOCKET_PATH)
+  const socketPath = Option.map(composedSocket, (path) => join(socketDir, basename(path)))
   const metricsPort = options.observe === true ? Option.some(yield* freePort) : Option.none()
   const composedUrl = new URL(api.environment?.DATABASE_URL ?? databaseUrl)
   composedUrl.host = new URL(databaseUrl).host
@@ -172,6 +184,7 @@ const startApi = Effect.fn("Stack.startApi")(function* (
           ...(Option.isSome(metricsPort) ? { METRICS_SAMPLE_INTERVAL: Prometheus.sampleInterval } : {}),
           ...options.apiEnvironment,
           PORT: String(port),
+          ...Option.match(socketPath, { onNone: () => ({}), onSome: (path) => ({ SOCKET_PATH: path }) }),
           ...Option.match(metricsPort, { onNone: () => ({}), onSome: (port) => ({ METRICS_PORT: String(port) }) }),
           DATABASE_URL: composedUrl.href,
           SQL_DIR: join(repositoryRoot, "sql", options.service)
@@ -195,19 +208,33 @@ const startApi = Effect.fn("Stack.startApi")(function* (
     )
   )
   const pid = pidOf(instance.current)
+  const hostname = api.hostname ?? name
+  const composedPort = api.environment?.PORT ?? imagePort
+  // What nginx.conf may name it by (compose's addresses), and where that is here.
+  const addresses: ReadonlyArray<readonly [string, string]> = [
+    [`${hostname}:${composedPort}`, `127.0.0.1:${port}`],
+    [`${name}:${composedPort}`, `127.0.0.1:${port}`],
+    ...Option.match(
+      Option.zipWith(composedSocket, socketPath, (composed, here) => [composed, here] as const),
+      {
+        onNone: () => [],
+        onSome: ([composed, here]) => [[`unix:${composed}`, `unix:${here}`] as const]
+      }
+    )
+  ]
   return {
-    api: { name, url, port, pid } satisfies Api,
-    hostname: api.hostname ?? name,
-    port,
+    api: { name, url, port, upstreams: [...new Set(addresses.map(([, here]) => here))], pid } satisfies Api,
+    hostname,
+    addresses,
     metricsPort,
     running: place.running(pid)
   }
 })
 
-/** nginx: the compose nginx.conf, its upstreams pointed at the local ports, listening on `port`. */
+/** nginx: the compose nginx.conf, its upstreams pointed at the local APIs, listening on `port`. */
 const startNginx = Effect.fn("Stack.startNginx")(function* (
   compose: Compose.Compose,
-  upstreams: Readonly<Record<string, number>>,
+  upstreams: Readonly<Record<string, string>>,
   options: StackOptions & { readonly capped: boolean }
 ) {
   const nginx = serviceNamed(compose, "nginx")
@@ -298,17 +325,22 @@ export const up = Effect.fn("Stack.up")(function* (options: StackOptions) {
   }
   yield* Effect.promise(() => bundle())
   const database = yield* startDatabase(compose, capped)
+  // The compose file's sockets volume, shared by the APIs and nginx, whose
+  // workers run as another user (mkdtemp's folder is its owner's only).
+  const socketDir = yield* Effect.acquireRelease(
+    Effect.promise(async () => {
+      const dir = await mkdtemp(join(tmpdir(), "rinha-sockets-"))
+      await chmod(dir, 0o755)
+      return dir
+    }),
+    (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
+  )
   const apis = yield* Effect.forEach(
     Compose.apiServices(compose),
-    ([name, api]) => startApi(name, api, database.databaseUrl, { ...options, capped }),
+    ([name, api]) => startApi(name, api, database.databaseUrl, socketDir, { ...options, capped }),
     { concurrency: "unbounded" }
   )
-  const upstreams = Object.fromEntries(
-    apis.flatMap(({ api, hostname, port }) => [
-      [hostname, port],
-      [api.name, port]
-    ])
-  )
+  const upstreams = Object.fromEntries(apis.flatMap(({ addresses }) => addresses))
   const port = options.port === 0 ? yield* freePort : options.port
   const nginx = yield* startNginx(compose, upstreams, { ...options, port, capped })
   const metricsPorts = Object.fromEntries(

@@ -317,9 +317,20 @@ describe.each(Object.values(cases))("docker/$name/docker-compose.yml", (service:
         assert.strictEqual(mounted, join(repositoryRoot, "docker", "nginx.conf"))
         const conf = readFileSync(mounted ?? "", "utf8")
         assert.include(conf, "listen 9999;")
-        const local = Nginx.localConfig(conf, { api01: 18081, api02: 18082 }, 19999)
-        assert.match(local, /server 127\.0\.0\.1:18081[ ;]/)
-        assert.match(local, /server 127\.0\.0\.1:18082[ ;]/)
+        // Each API through the socket compose gives it (SOCKET_PATH in the volume nginx mounts too).
+        const sockets = Object.fromEntries(
+          apiInstances.map((api) => [
+            `unix:${compose.file.services[api]?.environment?.SOCKET_PATH}`,
+            `unix:/tmp/${api}.sock`
+          ])
+        )
+        assert.deepStrictEqual(Object.keys(sockets), ["unix:/sockets/api01.sock", "unix:/sockets/api02.sock"])
+        for (const name of [...apiInstances, "nginx"]) {
+          assert.include(compose.file.services[name]?.volumes ?? [], "sockets:/sockets", name)
+        }
+        const local = Nginx.localConfig(conf, sockets, 19999)
+        assert.match(local, /server unix:\/tmp\/api01\.sock[ ;]/)
+        assert.match(local, /server unix:\/tmp\/api02\.sock[ ;]/)
         // `npm run tools` installs it (CI runs it before the tests).
         if (Option.isNone(nginx)) return assert.fail("nginx is not installed: run npm run tools")
         const prefix = yield* Effect.acquireRelease(
