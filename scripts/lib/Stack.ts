@@ -125,12 +125,18 @@ const startDatabase = Effect.fn("Stack.startDatabase")(function* (compose: Compo
   const db = serviceNamed(compose, "db")
   const place = yield* placement(capped, "db", db)
   const confPath = Compose.volumeSource(compose, db, "/etc/postgresql/postgresql.conf")
-  const { listen_addresses: _, ...settings } =
-    confPath === undefined ? {} : Compose.parsePostgresConf(yield* Effect.promise(() => readFile(confPath, "utf8")))
+  // Where it listens is the stack's to choose: 127.0.0.1, and a socket folder of its own.
+  const {
+    listen_addresses: _,
+    unix_socket_directories: __,
+    ...settings
+  } = confPath === undefined ? {} : Compose.parsePostgresConf(yield* Effect.promise(() => readFile(confPath, "utf8")))
   const pg = yield* EmbeddedPostgres.supervise({
     dataDir: Option.none(),
     port: Option.none(),
     settings,
+    // For an API whose DATABASE_URL names a socket folder (libpq's `?host=/…`), as compose's does.
+    unixSocket: true,
     // A restarted server joins the same cgroup; its backends follow it.
     onStart: (pid) => Option.match(place.cgroup, { onNone: () => Effect.void, onSome: (cg) => Cgroups.adopt(cg, pid) })
   })
@@ -149,7 +155,7 @@ const startDatabase = Effect.fn("Stack.startDatabase")(function* (compose: Compo
       yield* applySqlScript(scripts.join("\n")).pipe(Effect.provideService(SqlClient.SqlClient, sql))
     })
   )
-  return { databaseUrl, pid: pg.pid, running: place.running(pg.pid) }
+  return { databaseUrl, socketDir: pg.socketDir, pid: pg.pid, running: place.running(pg.pid) }
 })
 
 /** The port the image listens on unless compose says otherwise (docker/Dockerfile). */
@@ -163,7 +169,7 @@ const imagePort = "8080"
 const startApi = Effect.fn("Stack.startApi")(function* (
   name: string,
   api: Compose.Service,
-  databaseUrl: string,
+  database: { readonly databaseUrl: string; readonly socketDir: Option.Option<string> },
   socketDir: string,
   options: StackOptions & { readonly capped: boolean }
 ) {
@@ -172,8 +178,18 @@ const startApi = Effect.fn("Stack.startApi")(function* (
   const composedSocket = Option.fromNullishOr(api.environment?.SOCKET_PATH)
   const socketPath = Option.map(composedSocket, (path) => join(socketDir, basename(path)))
   const metricsPort = options.observe === true ? Option.some(yield* freePort) : Option.none()
-  const composedUrl = new URL(api.environment?.DATABASE_URL ?? databaseUrl)
-  composedUrl.host = new URL(databaseUrl).host
+  const composedUrl = new URL(api.environment?.DATABASE_URL ?? database.databaseUrl)
+  composedUrl.host = new URL(database.databaseUrl).host
+  // A socket folder (`?host=/…`) is the shared volume of compose: here, the server's own.
+  if (composedUrl.searchParams.get("host")?.startsWith("/") === true) {
+    composedUrl.searchParams.set(
+      "host",
+      yield* Option.match(database.socketDir, {
+        onNone: () => Effect.die(new Error(`${name}'s DATABASE_URL names a socket, and PostgreSQL has none`)),
+        onSome: Effect.succeed
+      })
+    )
+  }
   const instance = yield* keepRunning(
     name,
     stoppedWith(
@@ -337,7 +353,7 @@ export const up = Effect.fn("Stack.up")(function* (options: StackOptions) {
   )
   const apis = yield* Effect.forEach(
     Compose.apiServices(compose),
-    ([name, api]) => startApi(name, api, database.databaseUrl, socketDir, { ...options, capped }),
+    ([name, api]) => startApi(name, api, database, socketDir, { ...options, capped }),
     { concurrency: "unbounded" }
   )
   const upstreams = Object.fromEntries(apis.flatMap(({ addresses }) => addresses))

@@ -46,7 +46,13 @@ const crebitosProfile = (profile: "contest" | "durable"): Variant => {
     env: { PG_PROFILE: profile },
     conf: `postgresql-${profile}.conf`,
     extraInit: [join("crebitos", "profiles", `${profile}.sql`)],
-    settings: { listen_addresses: "*", fsync: relaxed, synchronous_commit: relaxed, full_page_writes: relaxed }
+    settings: {
+      listen_addresses: "*",
+      unix_socket_directories: "/var/run/postgresql",
+      fsync: relaxed,
+      synchronous_commit: relaxed,
+      full_page_writes: relaxed
+    }
   }
 }
 
@@ -68,7 +74,7 @@ const cases = {
         env: {},
         conf: "postgresql.conf",
         extraInit: [],
-        settings: { listen_addresses: "*", synchronous_commit: "off" }
+        settings: { listen_addresses: "*", unix_socket_directories: "/var/run/postgresql", synchronous_commit: "off" }
       }
     ],
     apiNetworks: ["rinha", "payment-processor"],
@@ -84,7 +90,10 @@ const cases = {
 const apiInstances = ["api01", "api02"]
 
 /** What every API instance needs: nginx and the healthcheck reach it on 8080, and it reaches db. */
-const commonApiEnvironment = { PORT: "8080", DATABASE_URL: "postgres://postgres:postgres@db:5432/rinha" }
+const commonApiEnvironment = {
+  PORT: "8080",
+  DATABASE_URL: "postgres://postgres:postgres@db:5432/rinha?host=/var/run/postgresql"
+}
 
 /** What the tests read of docker/observability/prometheus/prometheus.yml. */
 const PrometheusConfig = {
