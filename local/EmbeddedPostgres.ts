@@ -35,16 +35,12 @@ export interface EmbeddedPostgresOptions {
   readonly port: Option.Option<number>
   /** Server settings, as `-c name=value` (e.g. the compose file's). */
   readonly settings?: Readonly<Record<string, string>>
-  /** Also listen on a Unix socket, in a folder of its own removed with the scope. */
-  readonly unixSocket?: boolean
 }
 
 export interface EmbeddedPostgres {
   readonly url: Redacted.Redacted
   readonly port: number
   readonly dataDir: string
-  /** The folder of its Unix socket (libpq's `host`), with `unixSocket`. */
-  readonly socketDir: Option.Option<string>
   readonly pid: number
 }
 
@@ -89,16 +85,6 @@ const dataDirectory = (dataDir: Option.Option<string>) =>
         (parent) => Effect.promise(() => rm(parent, { recursive: true, force: true }))
       ).pipe(Effect.map((parent) => join(parent, "data")))
   })
-
-/** A folder the server's user may create its socket in, removed with the scope. */
-const socketDirectory = Effect.acquireRelease(
-  Effect.promise(async () => {
-    const dir = await mkdtemp(join(tmpdir(), "rinha-pgsocket-"))
-    await chmod(dir, 0o777)
-    return dir
-  }),
-  (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
-)
 
 const run = (command: string, args: ReadonlyArray<string>, user: Option.Option<{ uid: number; gid: number }>) =>
   Effect.callback<void, EmbeddedPostgresError>((resume) => {
@@ -194,11 +180,10 @@ const prepare = Effect.fn("EmbeddedPostgres.prepare")(function* (options: Embedd
       user
     )
   }
-  const socketDir = options.unixSocket === true ? Option.some(yield* socketDirectory) : Option.none()
   const settings = {
     listen_addresses: "127.0.0.1",
-    // No socket in the system's folder, to collide with another server on this machine.
-    unix_socket_directories: Option.getOrElse(socketDir, () => ""),
+    // TCP only: no socket file to collide with another server on this machine.
+    unix_socket_directories: "",
     ...options.settings
   }
   const args = [
@@ -212,24 +197,21 @@ const prepare = Effect.fn("EmbeddedPostgres.prepare")(function* (options: Embedd
     url: Redacted.make(`postgres://postgres@127.0.0.1:${port}/postgres`),
     port,
     dataDir,
-    socketDir,
     launch: serve(postgres, args, user)
   }
 })
 
 /** Starts a PostgreSQL server for the life of the enclosing scope. */
 export const start = Effect.fn("EmbeddedPostgres.start")(function* (options: EmbeddedPostgresOptions) {
-  const { dataDir, launch, port, socketDir, url } = yield* prepare(options)
+  const { dataDir, launch, port, url } = yield* prepare(options)
   const server = yield* launch
-  return { url, port, dataDir, socketDir, pid: server.pid } satisfies EmbeddedPostgres
+  return { url, port, dataDir, pid: server.pid } satisfies EmbeddedPostgres
 })
 
 export interface SupervisedPostgres {
   readonly url: Redacted.Redacted
   readonly port: number
   readonly dataDir: string
-  /** The folder of its Unix socket (libpq's `host`), with `unixSocket`. */
-  readonly socketDir: Option.Option<string>
   /** The process running now (it changes with each restart). */
   readonly pid: Effect.Effect<number>
   /**
@@ -254,7 +236,7 @@ export const supervise = Effect.fn("EmbeddedPostgres.supervise")(function* (
   options: EmbeddedPostgresOptions & { readonly onStart?: (pid: number) => Effect.Effect<void> }
 ) {
   // The data directory and the port outlive each server process.
-  const { dataDir, launch, port, socketDir, url } = yield* prepare(options)
+  const { dataDir, launch, port, url } = yield* prepare(options)
   const onStart = options.onStart ?? (() => Effect.void)
   const generation = Effect.gen(function* () {
     const scope = yield* Scope.make()
@@ -290,7 +272,6 @@ export const supervise = Effect.fn("EmbeddedPostgres.supervise")(function* (
     url,
     port,
     dataDir,
-    socketDir,
     pid: Effect.map(Ref.get(current), ({ server }) => server.pid),
     watch
   } satisfies SupervisedPostgres

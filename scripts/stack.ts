@@ -79,8 +79,6 @@ const program = Effect.gen(function* () {
       : "uncapped"
     console.log(`  ${running.name.padEnd(6)} pid ${yield* running.pid}  ${cap}`)
   }
-  for (const api of stack.apis) console.log(`  ${api.name.padEnd(6)} ${[api.url, ...api.upstreams].join(", ")}`)
-  console.log(`  database ${stack.databaseUrl}`)
   for (const line of extra) console.log(line)
   for (const url of Option.toArray(stack.prometheus))
     console.log(`  prometheus (uncapped) ${url}, scraping every API's metrics`)

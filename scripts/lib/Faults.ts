@@ -172,8 +172,7 @@ const silences = (stack: Stack.Stack, from: number, to: number) =>
         stack.apis.flatMap((api) => {
           const times = answers
             .filter(
-              (answer) =>
-                api.upstreams.includes(answer.upstream) && answer.status !== 502 && answer.at >= from && answer.at <= to
+              (answer) => answer.port === api.port && answer.status !== 502 && answer.at >= from && answer.at <= to
             )
             .map((answer) => answer.at)
           const gap = times.reduce((longest, at, index) => Math.max(longest, at - (times[index - 1] ?? at)), 0)

@@ -9,9 +9,9 @@
  * Prometheus, outside the caps, scrapes them.
  */
 
-import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
-import { basename, join, resolve } from "node:path"
+import { join, resolve } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -67,8 +67,6 @@ export interface Api {
   readonly name: string
   readonly url: string
   readonly port: number
-  /** Every address nginx may reach it by, as nginx writes them (`127.0.0.1:<port>`, `unix:<path>`). */
-  readonly upstreams: ReadonlyArray<string>
   readonly pid: Effect.Effect<number>
 }
 
@@ -125,18 +123,12 @@ const startDatabase = Effect.fn("Stack.startDatabase")(function* (compose: Compo
   const db = serviceNamed(compose, "db")
   const place = yield* placement(capped, "db", db)
   const confPath = Compose.volumeSource(compose, db, "/etc/postgresql/postgresql.conf")
-  // Where it listens is the stack's to choose: 127.0.0.1, and a socket folder of its own.
-  const {
-    listen_addresses: _,
-    unix_socket_directories: __,
-    ...settings
-  } = confPath === undefined ? {} : Compose.parsePostgresConf(yield* Effect.promise(() => readFile(confPath, "utf8")))
+  const { listen_addresses: _, ...settings } =
+    confPath === undefined ? {} : Compose.parsePostgresConf(yield* Effect.promise(() => readFile(confPath, "utf8")))
   const pg = yield* EmbeddedPostgres.supervise({
     dataDir: Option.none(),
     port: Option.none(),
     settings,
-    // For an API whose DATABASE_URL names a socket folder (libpq's `?host=/…`), as compose's does.
-    unixSocket: true,
     // A restarted server joins the same cgroup; its backends follow it.
     onStart: (pid) => Option.match(place.cgroup, { onNone: () => Effect.void, onSome: (cg) => Cgroups.adopt(cg, pid) })
   })
@@ -155,41 +147,21 @@ const startDatabase = Effect.fn("Stack.startDatabase")(function* (compose: Compo
       yield* applySqlScript(scripts.join("\n")).pipe(Effect.provideService(SqlClient.SqlClient, sql))
     })
   )
-  return { databaseUrl, socketDir: pg.socketDir, pid: pg.pid, running: place.running(pg.pid) }
+  return { databaseUrl, pid: pg.pid, running: place.running(pg.pid) }
 })
 
-/** The port the image listens on unless compose says otherwise (docker/Dockerfile). */
-const imagePort = "8080"
-
-/**
- * One API instance: the bundle the image runs, with the compose environment,
- * on a port of its own, and on a socket in `socketDir` where compose gives it
- * a `SOCKET_PATH`.
- */
+/** One API instance: the bundle the image runs, with the compose environment, on a port of its own. */
 const startApi = Effect.fn("Stack.startApi")(function* (
   name: string,
   api: Compose.Service,
-  database: { readonly databaseUrl: string; readonly socketDir: Option.Option<string> },
-  socketDir: string,
+  databaseUrl: string,
   options: StackOptions & { readonly capped: boolean }
 ) {
   const place = yield* placement(options.capped, name, api)
   const port = yield* freePort
-  const composedSocket = Option.fromNullishOr(api.environment?.SOCKET_PATH)
-  const socketPath = Option.map(composedSocket, (path) => join(socketDir, basename(path)))
   const metricsPort = options.observe === true ? Option.some(yield* freePort) : Option.none()
-  const composedUrl = new URL(api.environment?.DATABASE_URL ?? database.databaseUrl)
-  composedUrl.host = new URL(database.databaseUrl).host
-  // A socket folder (`?host=/…`) is the shared volume of compose: here, the server's own.
-  if (composedUrl.searchParams.get("host")?.startsWith("/") === true) {
-    composedUrl.searchParams.set(
-      "host",
-      yield* Option.match(database.socketDir, {
-        onNone: () => Effect.die(new Error(`${name}'s DATABASE_URL names a socket, and PostgreSQL has none`)),
-        onSome: Effect.succeed
-      })
-    )
-  }
+  const composedUrl = new URL(api.environment?.DATABASE_URL ?? databaseUrl)
+  composedUrl.host = new URL(databaseUrl).host
   const instance = yield* keepRunning(
     name,
     stoppedWith(
@@ -200,7 +172,6 @@ const startApi = Effect.fn("Stack.startApi")(function* (
           ...(Option.isSome(metricsPort) ? { METRICS_SAMPLE_INTERVAL: Prometheus.sampleInterval } : {}),
           ...options.apiEnvironment,
           PORT: String(port),
-          ...Option.match(socketPath, { onNone: () => ({}), onSome: (path) => ({ SOCKET_PATH: path }) }),
           ...Option.match(metricsPort, { onNone: () => ({}), onSome: (port) => ({ METRICS_PORT: String(port) }) }),
           DATABASE_URL: composedUrl.href,
           SQL_DIR: join(repositoryRoot, "sql", options.service)
@@ -224,33 +195,19 @@ const startApi = Effect.fn("Stack.startApi")(function* (
     )
   )
   const pid = pidOf(instance.current)
-  const hostname = api.hostname ?? name
-  const composedPort = api.environment?.PORT ?? imagePort
-  // What nginx.conf may name it by (compose's addresses), and where that is here.
-  const addresses: ReadonlyArray<readonly [string, string]> = [
-    [`${hostname}:${composedPort}`, `127.0.0.1:${port}`],
-    [`${name}:${composedPort}`, `127.0.0.1:${port}`],
-    ...Option.match(
-      Option.zipWith(composedSocket, socketPath, (composed, here) => [composed, here] as const),
-      {
-        onNone: () => [],
-        onSome: ([composed, here]) => [[`unix:${composed}`, `unix:${here}`] as const]
-      }
-    )
-  ]
   return {
-    api: { name, url, port, upstreams: [...new Set(addresses.map(([, here]) => here))], pid } satisfies Api,
-    hostname,
-    addresses,
+    api: { name, url, port, pid } satisfies Api,
+    hostname: api.hostname ?? name,
+    port,
     metricsPort,
     running: place.running(pid)
   }
 })
 
-/** nginx: the compose nginx.conf, its upstreams pointed at the local APIs, listening on `port`. */
+/** nginx: the compose nginx.conf, its upstreams pointed at the local ports, listening on `port`. */
 const startNginx = Effect.fn("Stack.startNginx")(function* (
   compose: Compose.Compose,
-  upstreams: Readonly<Record<string, string>>,
+  upstreams: Readonly<Record<string, number>>,
   options: StackOptions & { readonly capped: boolean }
 ) {
   const nginx = serviceNamed(compose, "nginx")
@@ -341,22 +298,17 @@ export const up = Effect.fn("Stack.up")(function* (options: StackOptions) {
   }
   yield* Effect.promise(() => bundle())
   const database = yield* startDatabase(compose, capped)
-  // The compose file's sockets volume, shared by the APIs and nginx, whose
-  // workers run as another user (mkdtemp's folder is its owner's only).
-  const socketDir = yield* Effect.acquireRelease(
-    Effect.promise(async () => {
-      const dir = await mkdtemp(join(tmpdir(), "rinha-sockets-"))
-      await chmod(dir, 0o755)
-      return dir
-    }),
-    (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
-  )
   const apis = yield* Effect.forEach(
     Compose.apiServices(compose),
-    ([name, api]) => startApi(name, api, database, socketDir, { ...options, capped }),
+    ([name, api]) => startApi(name, api, database.databaseUrl, { ...options, capped }),
     { concurrency: "unbounded" }
   )
-  const upstreams = Object.fromEntries(apis.flatMap(({ addresses }) => addresses))
+  const upstreams = Object.fromEntries(
+    apis.flatMap(({ api, hostname, port }) => [
+      [hostname, port],
+      [api.name, port]
+    ])
+  )
   const port = options.port === 0 ? yield* freePort : options.port
   const nginx = yield* startNginx(compose, upstreams, { ...options, port, capped })
   const metricsPorts = Object.fromEntries(

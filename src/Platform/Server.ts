@@ -17,7 +17,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import { HttpPort, MaxBodyBytes } from "./Config.ts"
 import { HealthLive } from "./Health.ts"
-import { answerOnSocketPath, PlatformServer } from "./NodeServer.ts"
+import { PlatformServer } from "./NodeServer.ts"
 import { layerMetricRegistry, layerObservability } from "./Observability.ts"
 import { guardRequestBody, NotUtf8Response } from "./RequestBody.ts"
 import { makeAnswerObserver } from "./ServerErrors.ts"
@@ -84,24 +84,6 @@ const layerPlatformMiddleware = (routes: FindMyWay.Router<true>) =>
   )
 
 /**
- * Node's HTTP server on `port`, and on `SOCKET_PATH` too when it is set
- * (NodeServer.ts).
- */
-const layerNodeServer = (port: Config.Config<number>) =>
-  Layer.unwrap(
-    Effect.sync(() => {
-      // A proxy in front (nginx) reuses idle connections for up to 60 s. If
-      // Node closed them first (its default is 5 s), a request sent on a
-      // connection just being closed fails with 502 — measured once in
-      // 61,500 requests. So Node keeps them longer than any proxy does.
-      const server = new PlatformServer({ keepAliveTimeout: 65_000, headersTimeout: 66_000 })
-      return Layer.effectDiscard(answerOnSocketPath(server)).pipe(
-        Layer.provideMerge(NodeHttpServer.layerConfig(() => server, { port, gracefulShutdownTimeout: ShutdownTimeout }))
-      )
-    })
-  )
-
-/**
  * Serves an HttpApi over Node's HTTP server: the API, its OpenAPI document at
  * `/openapi.json` and a reference page at `/docs`.
  *
@@ -137,7 +119,16 @@ const serveRoutes = <Id extends string, Groups extends HttpApiGroup.Constraint, 
       )
     ),
     // Merged, not hidden: callers (tests, the start-up log) read its address.
-    Layer.provideMerge(layerNodeServer(port))
+    Layer.provideMerge(
+      NodeHttpServer.layerConfig(
+        // A proxy in front (nginx) reuses idle connections for up to 60 s. If
+        // Node closed them first (its default is 5 s), a request sent on a
+        // connection just being closed fails with 502 — measured once in
+        // 61,500 requests. So Node keeps them longer than any proxy does.
+        () => new PlatformServer({ keepAliveTimeout: 65_000, headersTimeout: 66_000 }),
+        { port, gracefulShutdownTimeout: ShutdownTimeout }
+      )
+    )
   )
 
 /** `serveRoutes`, with the server's metrics and traces (see Observability.ts). */

@@ -1,7 +1,3 @@
-import { access } from "node:fs/promises"
-import { Agent } from "node:http"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -9,7 +5,6 @@ import * as Latch from "effect/Latch"
 import { exited, freePort, isAlive, spawnNode } from "../../local/Processes.ts"
 import { clientFor } from "../../src/Platform/Sql.ts"
 import { freshDatabase } from "../support/Database.ts"
-import { rawRequest } from "../support/Http.ts"
 import { debit, eventually, refusesConnections } from "../support/Processes.ts"
 
 /** One API process (what a container runs) on a fresh database and a free port. */
@@ -25,31 +20,14 @@ const apiProcess = (env: Readonly<Record<string, string>> = {}) =>
     return { database, port, server }
   })
 
-const debitThroughSocket = (socketPath: string) =>
-  rawRequest(
-    { socketPath },
-    {
-      method: "POST",
-      path: "/clientes/1/transacoes",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ valor: 1, tipo: "d", descricao: "socket" }),
-      // As nginx's upstream keep-alive: the connection stays open after the answer.
-      agent: new Agent({ keepAlive: true, keepAliveMsecs: 60_000, timeout: 60_000 })
-    }
-  ).pipe(Effect.orDie)
-
 describe("lifecycle", () => {
-  it.live.each(["port", "socket"] as const)(
-    "graceful shutdown: a request in flight through the %s when SIGTERM arrives still gets its answer, then the process ends",
-    (way) =>
+  it.live(
+    "graceful shutdown: a request in flight when SIGTERM arrives still gets its answer, then the process ends",
+    () =>
       Effect.gen(function* () {
-        const socketPath = join(tmpdir(), `rinha-lifecycle-${process.pid}.sock`)
         // A grace period longer than the test: the process must end once the
         // answer is out, not wait for its client's kept-alive connection to go.
-        const { database, port, server } = yield* apiProcess({
-          SHUTDOWN_TIMEOUT: "60 seconds",
-          ...(way === "socket" ? { SOCKET_PATH: socketPath } : {})
-        })
+        const { database, port, server } = yield* apiProcess({ SHUTDOWN_TIMEOUT: "60 seconds" })
         const sql = yield* clientFor(database.url)
         // Hold client 1's row so the debit waits inside PostgreSQL.
         const locked = yield* Latch.make()
@@ -63,9 +41,7 @@ describe("lifecycle", () => {
           )
           .pipe(Effect.forkChild)
         yield* locked.await
-        const inFlight = yield* (way === "socket" ? debitThroughSocket(socketPath) : debit(port, 1)).pipe(
-          Effect.forkChild
-        )
+        const inFlight = yield* debit(port, 1).pipe(Effect.forkChild)
         yield* eventually(
           sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
                              WHERE wait_event_type = 'Lock' AND datname = current_database()`.pipe(
@@ -74,17 +50,7 @@ describe("lifecycle", () => {
         )
 
         server.child.kill("SIGTERM")
-        // The way in stops taking connections; the socket's file goes with it.
-        yield* eventually(
-          way === "socket"
-            ? Effect.promise(() =>
-                access(socketPath).then(
-                  () => false,
-                  () => true
-                )
-              )
-            : refusesConnections(port)
-        )
+        yield* eventually(refusesConnections(port))
         assert.isTrue(isAlive(server.child.pid ?? 0), "still finishing the request in flight")
 
         yield* release.open

@@ -46,13 +46,7 @@ const crebitosProfile = (profile: "contest" | "durable"): Variant => {
     env: { PG_PROFILE: profile },
     conf: `postgresql-${profile}.conf`,
     extraInit: [join("crebitos", "profiles", `${profile}.sql`)],
-    settings: {
-      listen_addresses: "*",
-      unix_socket_directories: "/var/run/postgresql",
-      fsync: relaxed,
-      synchronous_commit: relaxed,
-      full_page_writes: relaxed
-    }
+    settings: { listen_addresses: "*", fsync: relaxed, synchronous_commit: relaxed, full_page_writes: relaxed }
   }
 }
 
@@ -74,7 +68,7 @@ const cases = {
         env: {},
         conf: "postgresql.conf",
         extraInit: [],
-        settings: { listen_addresses: "*", unix_socket_directories: "/var/run/postgresql", synchronous_commit: "off" }
+        settings: { listen_addresses: "*", synchronous_commit: "off" }
       }
     ],
     apiNetworks: ["rinha", "payment-processor"],
@@ -90,10 +84,7 @@ const cases = {
 const apiInstances = ["api01", "api02"]
 
 /** What every API instance needs: nginx and the healthcheck reach it on 8080, and it reaches db. */
-const commonApiEnvironment = {
-  PORT: "8080",
-  DATABASE_URL: "postgres://postgres:postgres@db:5432/rinha?host=/var/run/postgresql"
-}
+const commonApiEnvironment = { PORT: "8080", DATABASE_URL: "postgres://postgres:postgres@db:5432/rinha" }
 
 /** What the tests read of docker/observability/prometheus/prometheus.yml. */
 const PrometheusConfig = {
@@ -326,20 +317,9 @@ describe.each(Object.values(cases))("docker/$name/docker-compose.yml", (service:
         assert.strictEqual(mounted, join(repositoryRoot, "docker", "nginx.conf"))
         const conf = readFileSync(mounted ?? "", "utf8")
         assert.include(conf, "listen 9999;")
-        // Each API through the socket compose gives it (SOCKET_PATH in the volume nginx mounts too).
-        const sockets = Object.fromEntries(
-          apiInstances.map((api) => [
-            `unix:${compose.file.services[api]?.environment?.SOCKET_PATH}`,
-            `unix:/tmp/${api}.sock`
-          ])
-        )
-        assert.deepStrictEqual(Object.keys(sockets), ["unix:/sockets/api01.sock", "unix:/sockets/api02.sock"])
-        for (const name of [...apiInstances, "nginx"]) {
-          assert.include(compose.file.services[name]?.volumes ?? [], "sockets:/sockets", name)
-        }
-        const local = Nginx.localConfig(conf, sockets, 19999)
-        assert.match(local, /server unix:\/tmp\/api01\.sock[ ;]/)
-        assert.match(local, /server unix:\/tmp\/api02\.sock[ ;]/)
+        const local = Nginx.localConfig(conf, { api01: 18081, api02: 18082 }, 19999)
+        assert.match(local, /server 127\.0\.0\.1:18081[ ;]/)
+        assert.match(local, /server 127\.0\.0\.1:18082[ ;]/)
         // `npm run tools` installs it (CI runs it before the tests).
         if (Option.isNone(nginx)) return assert.fail("nginx is not installed: run npm run tools")
         const prefix = yield* Effect.acquireRelease(

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto"
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { request } from "node:http"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
@@ -8,7 +8,6 @@ import * as Schedule from "effect/Schedule"
 import { exited, freePort, isAlive, signalGroup, spawnProcess } from "../../local/Processes.ts"
 import * as Compose from "../../scripts/lib/Compose.ts"
 import { composePath } from "../../scripts/lib/Stack.ts"
-import { clientFor } from "../../src/Platform/Sql.ts"
 import { refusesConnections } from "../support/Processes.ts"
 
 const cgroupRoot = "/sys/fs/cgroup/cpu"
@@ -99,15 +98,6 @@ describe.each(services)("$command", ({ readPath, service, serves }) => {
         assert.strictEqual(processors.length, service === "payments" ? 2 : 0, output)
         const url = `http://127.0.0.1:${port}`
         yield* serves(url)
-        // As in compose: nginx reaches each API through its socket, and each API PostgreSQL through its own.
-        const sockets = [...output.matchAll(/unix:(\S+\.sock)/g)].map((match) => match[1] ?? "")
-        assert.strictEqual(sockets.length, 2, output)
-        for (const socket of sockets) assert.isTrue(statSync(socket).isSocket(), socket)
-        const databaseUrl = /database (postgres:\S+)/.exec(output)?.[1] ?? ""
-        const sql = yield* clientFor(databaseUrl)
-        const [overSocket] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
-          WHERE datname = current_database() AND backend_type = 'client backend' AND client_addr IS NULL`
-        assert.isAtLeast(overSocket?.n ?? 0, 2, "both APIs' pools on the Unix socket")
         // nginx would refuse it itself, without `Allow`; the API answers it as any method the path does not take.
         assert.deepStrictEqual(yield* trace(`${url}${readPath}`), { status: 405, allow: "GET, HEAD" })
 

@@ -1,4 +1,4 @@
-import { type Agent, request } from "node:http"
+import { request } from "node:http"
 import type { Readable } from "node:stream"
 import * as Effect from "effect/Effect"
 import * as HttpServer from "effect/http/HttpServer"
@@ -15,27 +15,22 @@ export interface RawRequest {
   readonly headers?: Readonly<Record<string, string>>
   /** Bytes as they go on the wire; a stream is sent chunked unless a content-length header says otherwise. */
   readonly body?: Uint8Array | string | Readable
-  /** Node's global agent unless given: one that keeps the connection open after the answer, as nginx does. */
-  readonly agent?: Agent
 }
-
-/** A server's port on 127.0.0.1, or the path of its Unix socket. */
-export type Address = number | { readonly socketPath: string }
 
 /**
  * A request exactly as written — bytes, headers and path untouched by any
  * client library — and its answer. The server may answer before the body is
  * all sent and close the connection: what it answered is what counts.
  */
-export const rawRequest = (address: Address, options: RawRequest) =>
+export const rawRequest = (port: number, options: RawRequest) =>
   Effect.callback<RawAnswer, Error>((resume) => {
     let answered = false
     const outgoing = request({
-      ...(typeof address === "number" ? { host: "127.0.0.1", port: address } : address),
+      host: "127.0.0.1",
+      port,
       method: options.method,
       path: options.path,
-      headers: options.headers,
-      ...(options.agent === undefined ? {} : { agent: options.agent })
+      headers: options.headers
     })
     outgoing.once("response", (response) => {
       answered = true
