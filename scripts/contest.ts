@@ -13,7 +13,9 @@
  * Both take `--set NAME=value` (repeatable: an API setting over the compose
  * file's, e.g. `--set FALLBACK_AFTER=0s`), `--port 9999` and `--verbose`;
  * `--observe` turns the APIs' metrics on, has Prometheus scrape them and adds
- * their server-side panels to the report (docs/observability.md).
+ * their server-side panels to the report (docs/observability.md); every
+ * second, or every `--scrape-interval N` seconds (the compose profile's 5, to
+ * measure what metrics cost as deployed).
  */
 
 import { parseArgs } from "node:util"
@@ -24,6 +26,7 @@ import * as Contest from "./lib/Contest.ts"
 import * as Crebitos from "./lib/Crebitos.ts"
 import * as Options from "./lib/Options.ts"
 import * as Payments from "./lib/Payments.ts"
+import * as Prometheus from "./lib/Prometheus.ts"
 
 const { values } = parseArgs({
   options: {
@@ -33,6 +36,7 @@ const { values } = parseArgs({
     set: { type: "string", multiple: true, default: [] },
     port: { type: "string", default: "9999" },
     observe: { type: "boolean", default: false },
+    "scrape-interval": { type: "string", default: String(Prometheus.defaultScrapeSeconds) },
     verbose: { type: "boolean", default: false }
   }
 })
@@ -43,7 +47,8 @@ const options: Contest.RunOptions = {
   settings: Options.settings(values.set),
   port: Options.port("--port", values.port),
   verbose: values.verbose,
-  observe: values.observe
+  observe: values.observe,
+  scrapeSeconds: Options.scrapeSeconds(values["scrape-interval"])
 }
 
 const program =

@@ -1,5 +1,5 @@
 /**
- * `npm run stack [-- --pg-profile contest|durable] [--port 9999] [--set NAME=value]… [--observe] [--verbose]`:
+ * `npm run stack [-- --pg-profile contest|durable] [--port 9999] [--set NAME=value]… [--observe [--scrape-interval 1]] [--verbose]`:
  * the Crébitos compose topology without Docker (nginx on :9999, two capped
  * API processes, PostgreSQL), until Ctrl-C.
  *
@@ -12,8 +12,9 @@
  * stack that dies is started again, on the same port and data.
  *
  * `--observe`: metrics on in each API (METRICS_PORT, a free port each) and
- * Debian's Prometheus, uncapped, scraping them every second; its URL is
- * printed, and it stops with the stack (docs/observability.md).
+ * Debian's Prometheus, uncapped, scraping them every second (every
+ * `--scrape-interval N` seconds); its URL is printed, and it stops with the
+ * stack (docs/observability.md).
  */
 
 import { parseArgs } from "node:util"
@@ -22,6 +23,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Options from "./lib/Options.ts"
 import * as Payments from "./lib/Payments.ts"
+import * as Prometheus from "./lib/Prometheus.ts"
 import * as Simulators from "./lib/Simulators.ts"
 import * as Stack from "./lib/Stack.ts"
 
@@ -36,6 +38,7 @@ const { values } = parseArgs({
     },
     set: { type: "string", multiple: true, default: [] },
     observe: { type: "boolean", default: false },
+    "scrape-interval": { type: "string", default: String(Prometheus.defaultScrapeSeconds) },
     verbose: { type: "boolean", default: false }
   }
 })
@@ -53,6 +56,7 @@ const options: Stack.StackOptions = {
   port: Options.port("--port", values.port),
   verbose: values.verbose,
   observe: values.observe,
+  scrapeSeconds: Options.scrapeSeconds(values["scrape-interval"]),
   apiEnvironment: Options.settings(values.set)
 }
 if (values.service !== "crebitos" && values.service !== "payments") throw new Error("--service is crebitos or payments")

@@ -37,6 +37,8 @@ export interface RunOptions {
   readonly verbose: boolean
   /** Metrics on, scraped by a Prometheus; the report gains the server-side panels. */
   readonly observe?: boolean
+  /** With `observe`, seconds between scrapes (`--scrape-interval`). */
+  readonly scrapeSeconds?: number
 }
 
 /** What a service's contest found, in the report's terms. */
@@ -115,6 +117,7 @@ export const run = <S extends Stack.Stack, A>(contest: Definition<S, A>, options
     const dir = yield* reportDir(startedAt, `${contest.service}-${options.profile}${pgSuffix}`)
     const k6 = yield* K6.ensure
 
+    const scrapeSeconds = options.scrapeSeconds ?? Prometheus.defaultScrapeSeconds
     const measured = yield* Effect.scoped(
       Effect.gen(function* () {
         const bringUp = yield* Clock.currentTimeMillis
@@ -124,6 +127,7 @@ export const run = <S extends Stack.Stack, A>(contest: Definition<S, A>, options
           port: options.port,
           verbose: options.verbose,
           observe: options.observe === true,
+          scrapeSeconds,
           apiEnvironment: options.settings
         })
         yield* awaitReady(`${stack.url}${contest.readinessPath}`)
@@ -147,9 +151,10 @@ export const run = <S extends Stack.Stack, A>(contest: Definition<S, A>, options
           // Two more scrapes, so the load's last second is in.
           // A panel that cannot be had costs the panels, never the run's report.
           onSome: (url) =>
-            Effect.andThen(Effect.sleep("2 seconds"), Prometheus.panels(url, contest.service, window)).pipe(
-              Effect.catch((error) => Effect.as(Effect.logError(error.message), undefined))
-            )
+            Effect.andThen(
+              Effect.sleep("2 seconds"),
+              Prometheus.panels(url, contest.service, window, scrapeSeconds)
+            ).pipe(Effect.catch((error) => Effect.as(Effect.logError(error.message), undefined)))
         })
         return { readySeconds, load, serverSide, afterLoad: yield* contest.afterLoad(stack) }
       })
@@ -174,7 +179,7 @@ export const run = <S extends Stack.Stack, A>(contest: Definition<S, A>, options
         profile: options.profile,
         ...(contest.pgProfiles.length > 1 ? { pgProfile: options.pgProfile } : {}),
         ...(settings.length > 0 ? { settings: settings.join(" ") } : {}),
-        ...(options.observe === true ? { observed: `metrics on, scraped every ${Prometheus.scrapeInterval}` } : {}),
+        ...(options.observe === true ? { observed: `metrics on, scraped every ${scrapeSeconds} s` } : {}),
         startedAt: startedAt.toISOString(),
         durationSeconds: Number(measured.load.seconds.toFixed(1)),
         readyAfterSeconds: Number(measured.readySeconds.toFixed(1)),

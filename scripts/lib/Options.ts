@@ -21,6 +21,15 @@ export const port = (flag: string, value: string): number => {
   return parsed
 }
 
+/** `--scrape-interval`: whole seconds between scrapes, 1 to 60. */
+export const scrapeSeconds = (value: string): number => {
+  const parsed = Number(value)
+  if (!Number.isInteger(parsed) || parsed < 1 || parsed > 60) {
+    throw new Error(`--scrape-interval takes whole seconds from 1 to 60, not ${value}`)
+  }
+  return parsed
+}
+
 export const pgProfile = (value: string) => {
   if (value !== "contest" && value !== "durable") throw new Error("--pg-profile is contest or durable")
   return value

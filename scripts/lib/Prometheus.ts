@@ -24,11 +24,16 @@ export const ensure = Apt.required({
   versionArgs: ["--version"]
 })
 
-/** Short, so a four-minute contest run is some 240 points per series and a burst is not averaged away. */
-export const scrapeInterval = "1s"
+/**
+ * Seconds between scrapes unless a run says otherwise: short, so a
+ * four-minute contest run is some 240 points per series and a burst is not
+ * averaged away. The compose profile scrapes every 5 s, as a deployment
+ * would; `--scrape-interval 5` measures what metrics cost there.
+ */
+export const defaultScrapeSeconds = 1
 
 /** What the runtime sampler is set to under `--observe`: one sample per scrape. */
-export const sampleInterval = "1 second"
+export const sampleIntervalOf = (scrapeSeconds: number) => `${scrapeSeconds} seconds`
 
 export const composeConfigPath = join(repositoryRoot, "docker", "observability", "prometheus", "prometheus.yml")
 
@@ -53,14 +58,18 @@ const Config = Schema.Struct({
  * The compose profile's config for this machine: each `host:port` target
  * becomes `127.0.0.1:<that API's METRICS_PORT>`, labelled `instance: host`
  * (compose's instance is `api01:9464`; the host name alone reads better and
- * matches nothing less), and every job is scraped each `scrapeInterval`.
+ * matches nothing less), and every job is scraped each `scrapeSeconds`.
  * Written as JSON, which is YAML.
  */
-export const localConfig = (composeConfig: string, metricsPorts: Readonly<Record<string, number>>) => {
+export const localConfig = (
+  composeConfig: string,
+  metricsPorts: Readonly<Record<string, number>>,
+  scrapeSeconds: number
+) => {
   const config = Schema.decodeUnknownSync(Config)(parse(composeConfig))
   return JSON.stringify(
     {
-      global: { ...config.global, scrape_interval: scrapeInterval, evaluation_interval: scrapeInterval },
+      global: { ...config.global, scrape_interval: `${scrapeSeconds}s`, evaluation_interval: `${scrapeSeconds}s` },
       scrape_configs: config.scrape_configs.map((job) => ({
         ...job,
         static_configs: job.static_configs.flatMap((group) =>
@@ -126,12 +135,12 @@ export interface Window {
   readonly end: number
 }
 
-const rangeUrl = (prometheus: string, query: string, window: Window) =>
+const rangeUrl = (prometheus: string, query: string, window: Window, stepSeconds: number) =>
   `${prometheus}/api/v1/query_range?${new URLSearchParams({
     query,
     start: String(window.start / 1000),
     end: String(window.end / 1000),
-    step: scrapeInterval
+    step: `${stepSeconds}s`
   })}`
 
 /** Decodes one answer of the query API: the series, or why Prometheus refused the query. */
@@ -145,10 +154,10 @@ export const decodeRange = (query: string, body: unknown) =>
     )
   )
 
-/** One range query, step `scrapeInterval`. */
-export const queryRange = (prometheus: string, query: string, window: Window) =>
+/** One range query, a point every `stepSeconds` (the scrape interval: there is nothing between). */
+export const queryRange = (prometheus: string, query: string, window: Window, stepSeconds: number) =>
   Effect.tryPromise({
-    try: () => fetch(rangeUrl(prometheus, query, window)).then((response) => response.json()),
+    try: () => fetch(rangeUrl(prometheus, query, window, stepSeconds)).then((response) => response.json()),
     catch: (cause) => new Error(`Prometheus at ${prometheus} did not answer ${query}`, { cause })
   }).pipe(Effect.flatMap((body) => decodeRange(query, body)))
 
@@ -166,47 +175,47 @@ export interface Panel {
   readonly optional: boolean
 }
 
-/** Long enough to hold several 1 s scrapes, so `rate` has points to work with. */
-const rateWindow = "5s"
-
-/** What the report shows of the APIs, for both services. */
-const platformPanels: ReadonlyArray<Panel> = [
-  {
-    title: "Requests per second, by route",
-    query: `sum by (route) (rate(http_server_request_duration_seconds_count[${rateWindow}]))`,
-    unit: "per second",
-    by: "route",
-    optional: false
-  },
-  {
-    title: "p99 by route (server side)",
-    query: `histogram_quantile(0.99, sum by (route, le) (rate(http_server_request_duration_seconds_bucket[${rateWindow}])))`,
-    unit: "seconds",
-    by: "route",
-    optional: false
-  },
-  {
-    title: "Database calls that waited for a pooled connection",
-    query: `sum by (instance) (rate(db_pool_waits_total[${rateWindow}])) / sum by (instance) (rate(db_call_duration_seconds_count[${rateWindow}]))`,
-    unit: "ratio",
-    by: "instance",
-    optional: false
-  },
-  {
-    title: "Database call p99",
-    query: `histogram_quantile(0.99, sum by (instance, le) (rate(db_call_duration_seconds_bucket[${rateWindow}])))`,
-    unit: "seconds",
-    by: "instance",
-    optional: false
-  },
-  {
-    title: "Event-loop delay p99",
-    query: "max by (instance) (nodejs_eventloop_lag_p99_seconds)",
-    unit: "seconds",
-    by: "instance",
-    optional: false
-  }
-]
+/** What the report shows of the APIs, for both services; `rate` over five scrapes, so it has points to work with. */
+const platformPanels = (scrapeSeconds: number): ReadonlyArray<Panel> => {
+  const rateWindow = `${5 * scrapeSeconds}s`
+  return [
+    {
+      title: "Requests per second, by route",
+      query: `sum by (route) (rate(http_server_request_duration_seconds_count[${rateWindow}]))`,
+      unit: "per second",
+      by: "route",
+      optional: false
+    },
+    {
+      title: "p99 by route (server side)",
+      query: `histogram_quantile(0.99, sum by (route, le) (rate(http_server_request_duration_seconds_bucket[${rateWindow}])))`,
+      unit: "seconds",
+      by: "route",
+      optional: false
+    },
+    {
+      title: "Database calls that waited for a pooled connection",
+      query: `sum by (instance) (rate(db_pool_waits_total[${rateWindow}])) / sum by (instance) (rate(db_call_duration_seconds_count[${rateWindow}]))`,
+      unit: "ratio",
+      by: "instance",
+      optional: false
+    },
+    {
+      title: "Database call p99",
+      query: `histogram_quantile(0.99, sum by (instance, le) (rate(db_call_duration_seconds_bucket[${rateWindow}])))`,
+      unit: "seconds",
+      by: "instance",
+      optional: false
+    },
+    {
+      title: "Event-loop delay p99",
+      query: "max by (instance) (nodejs_eventloop_lag_p99_seconds)",
+      unit: "seconds",
+      by: "instance",
+      optional: false
+    }
+  ]
+}
 
 /**
  * Payments' dispatch queue: the gauge `payments_dispatch_queued` (payments
@@ -223,8 +232,8 @@ const paymentsPanels: ReadonlyArray<Panel> = [
   }
 ]
 
-export const panelsOf = (service: ServiceName): ReadonlyArray<Panel> =>
-  service === "payments" ? [...platformPanels, ...paymentsPanels] : platformPanels
+export const panelsOf = (service: ServiceName, scrapeSeconds: number): ReadonlyArray<Panel> =>
+  service === "payments" ? [...platformPanels(scrapeSeconds), ...paymentsPanels] : platformPanels(scrapeSeconds)
 
 export interface PanelSeries {
   readonly name: string
@@ -259,7 +268,7 @@ export const panelFrom = (
 }
 
 /** Every panel of `service` over `window`, each from its own query. */
-export const panels = (prometheus: string, service: ServiceName, window: Window) =>
-  Effect.forEach(panelsOf(service), (panel) =>
-    Effect.map(queryRange(prometheus, panel.query, window), (result) => panelFrom(panel, window, result))
+export const panels = (prometheus: string, service: ServiceName, window: Window, scrapeSeconds: number) =>
+  Effect.forEach(panelsOf(service, scrapeSeconds), (panel) =>
+    Effect.map(queryRange(prometheus, panel.query, window, scrapeSeconds), (result) => panelFrom(panel, window, result))
   ).pipe(Effect.map((answers) => answers.flat()))

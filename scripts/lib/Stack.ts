@@ -50,6 +50,8 @@ export interface StackOptions {
   readonly upstreamLog?: boolean
   /** Metrics on in every API (METRICS_PORT, a free port each) and a Prometheus scraping them. */
   readonly observe?: boolean
+  /** With `observe`: seconds between scrapes, and between the APIs' runtime samples (`Prometheus.defaultScrapeSeconds`). */
+  readonly scrapeSeconds?: number
 }
 
 /** A service of the compose file, running: what it may use, and what it used. */
@@ -61,6 +63,8 @@ export interface RunningService {
   readonly capped: boolean
   readonly usage: Effect.Effect<Cgroups.Usage>
 }
+
+const scrapeSecondsOf = (options: StackOptions) => options.scrapeSeconds ?? Prometheus.defaultScrapeSeconds
 
 /** One API instance, reachable directly (not through nginx) on its own port. */
 export interface Api {
@@ -169,7 +173,9 @@ const startApi = Effect.fn("Stack.startApi")(function* (
         env: {
           ...api.environment,
           // The runtime sampled as often as it is scraped, unless the run says otherwise.
-          ...(Option.isSome(metricsPort) ? { METRICS_SAMPLE_INTERVAL: Prometheus.sampleInterval } : {}),
+          ...(Option.isSome(metricsPort)
+            ? { METRICS_SAMPLE_INTERVAL: Prometheus.sampleIntervalOf(scrapeSecondsOf(options)) }
+            : {}),
           ...options.apiEnvironment,
           PORT: String(port),
           ...Option.match(metricsPort, { onNone: () => ({}), onSome: (port) => ({ METRICS_PORT: String(port) }) }),
@@ -265,6 +271,7 @@ const startNginx = Effect.fn("Stack.startNginx")(function* (
  */
 const startPrometheus = Effect.fn("Stack.startPrometheus")(function* (
   metricsPorts: Readonly<Record<string, number>>,
+  scrapeSeconds: number,
   verbose: boolean
 ) {
   const binary = yield* Prometheus.ensure
@@ -273,7 +280,7 @@ const startPrometheus = Effect.fn("Stack.startPrometheus")(function* (
     (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
   )
   const configFile = join(dir, "prometheus.yml")
-  const config = Prometheus.localConfig(yield* Prometheus.readComposeConfig, metricsPorts)
+  const config = Prometheus.localConfig(yield* Prometheus.readComposeConfig, metricsPorts, scrapeSeconds)
   yield* Effect.promise(() => writeFile(configFile, config))
   const port = yield* freePort
   yield* stoppedWith(
@@ -315,7 +322,9 @@ export const up = Effect.fn("Stack.up")(function* (options: StackOptions) {
     apis.flatMap(({ hostname, metricsPort }) => (Option.isSome(metricsPort) ? [[hostname, metricsPort.value]] : []))
   )
   const prometheus =
-    options.observe === true ? Option.some(yield* startPrometheus(metricsPorts, options.verbose)) : Option.none()
+    options.observe === true
+      ? Option.some(yield* startPrometheus(metricsPorts, scrapeSecondsOf(options), options.verbose))
+      : Option.none()
   return {
     url: `http://127.0.0.1:${port}`,
     databaseUrl: database.databaseUrl,

@@ -3,6 +3,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { restartDelayMillis } from "../../local/Processes.ts"
 import * as Compose from "../../scripts/lib/Compose.ts"
 import * as Nginx from "../../scripts/lib/Nginx.ts"
+import * as Options from "../../scripts/lib/Options.ts"
+import * as Prometheus from "../../scripts/lib/Prometheus.ts"
 import * as Samples from "../../scripts/lib/Samples.ts"
 import * as Traffic from "../../scripts/lib/Traffic.ts"
 
@@ -116,5 +118,33 @@ describe("nginx for the stack", () => {
         { at: 1_700_000_000_500, port: 18082, status: 200 }
       ]
     )
+  })
+})
+
+describe("--observe's scrape interval", () => {
+  const compose =
+    'global:\n  scrape_interval: 5s\nscrape_configs:\n  - job_name: api\n    static_configs:\n      - targets: ["api01:9464"]\n'
+
+  it("sets Prometheus's scrape, the APIs' runtime sample and the panels' rate window together", () => {
+    const local = JSON.parse(Prometheus.localConfig(compose, { api01: 19464 }, 5))
+    assert.deepStrictEqual(local.global, { scrape_interval: "5s", evaluation_interval: "5s" })
+    assert.deepStrictEqual(local.scrape_configs[0].static_configs, [
+      { targets: ["127.0.0.1:19464"], labels: { instance: "api01" } }
+    ])
+    assert.strictEqual(Prometheus.sampleIntervalOf(5), "5 seconds")
+    for (const [seconds, window] of [
+      [1, "[5s]"],
+      [5, "[25s]"]
+    ] as const) {
+      const rates = Prometheus.panelsOf("crebitos", seconds).filter((panel) => panel.query.includes("rate("))
+      assert.isNotEmpty(rates)
+      for (const panel of rates) assert.include(panel.query, window, panel.title)
+    }
+  })
+
+  it("takes whole seconds from 1 to 60", () => {
+    assert.strictEqual(Options.scrapeSeconds("5"), 5)
+    for (const refused of ["0", "1.5", "61", "five"])
+      assert.throws(() => Options.scrapeSeconds(refused), /--scrape-interval/)
   })
 })

@@ -25,7 +25,12 @@ const instances = ["api01", "api02"]
 const latest = (prometheus: string, query: string) =>
   Effect.gen(function* () {
     const now = Date.now()
-    const series = yield* Prometheus.queryRange(prometheus, query, { start: now, end: now })
+    const series = yield* Prometheus.queryRange(
+      prometheus,
+      query,
+      { start: now, end: now },
+      Prometheus.defaultScrapeSeconds
+    )
     return new Map(series.map((one) => [one.metric.instance ?? "", one.values.at(-1)?.[1] ?? Number.NaN]))
   })
 

@@ -27,7 +27,7 @@ const recording = (service: ServiceName) =>
 const recordedPanels = (service: ServiceName) =>
   Effect.gen(function* () {
     const { answers, window } = recording(service)
-    const panels = yield* Effect.forEach(Prometheus.panelsOf(service), (panel) => {
+    const panels = yield* Effect.forEach(Prometheus.panelsOf(service, Prometheus.defaultScrapeSeconds), (panel) => {
       const answer = answers[panel.query]
       assert.isDefined(answer, `no recorded answer to ${panel.query}`)
       return Effect.map(Prometheus.decodeRange(panel.query, answer), (result) =>

@@ -156,7 +156,7 @@ describe.each(["crebitos", "payments"] as const)("docker/%s: the observability p
   it.live("every server-side panel of the contest report names only series the service writes", () =>
     Effect.gen(function* () {
       const written = new Set((yield* scrapes[service]).samples.map((sample) => sample.name))
-      for (const panel of Prometheus.panelsOf(service)) {
+      for (const panel of Prometheus.panelsOf(service, Prometheus.defaultScrapeSeconds)) {
         const names = metricNames(panel.query)
         assert.isNotEmpty(names, panel.query)
         for (const name of names) {
