@@ -14,7 +14,8 @@
  */
 
 import { createServer } from "node:http"
-import { constants, monitorEventLoopDelay, type PerformanceEntry, PerformanceObserver } from "node:perf_hooks"
+import { monitorEventLoopDelay } from "node:perf_hooks"
+import { GCProfiler } from "node:v8"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
@@ -202,11 +203,13 @@ const runtime = {
   })
 }
 
-const gcKinds: Readonly<Record<number, string>> = {
-  [constants.NODE_PERFORMANCE_GC_MINOR]: "minor",
-  [constants.NODE_PERFORMANCE_GC_MAJOR]: "major",
-  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: "incremental",
-  [constants.NODE_PERFORMANCE_GC_WEAKCB]: "weakcb"
+/** V8's names for a collection (`GCProfiler`'s `gcType`), as the metric labels them. */
+const gcKinds: Readonly<Record<string, string>> = {
+  Scavenge: "minor",
+  MinorMarkSweep: "minor",
+  MarkSweepCompact: "major",
+  IncrementalMarking: "incremental",
+  ProcessWeakCallbacks: "weakcb"
 }
 
 const gcDuration = seriesOf((labels: { readonly kind: string }) =>
@@ -217,20 +220,13 @@ const gcDuration = seriesOf((labels: { readonly kind: string }) =>
   })
 )
 
-/** A GC entry's kind, in `detail` since Node 16 (its type declares no `detail` for `gc` entries). */
-const gcKindOf = (entry: PerformanceEntry): string => {
-  const detail: unknown = "detail" in entry ? entry.detail : undefined
-  const kind =
-    typeof detail === "object" && detail !== null && "kind" in detail && typeof detail.kind === "number"
-      ? gcKinds[detail.kind]
-      : undefined
-  return kind ?? "other"
-}
-
 /**
- * The runtime, sampled off the hot path: event-loop delay, heap and CPU every
- * `METRICS_SAMPLE_INTERVAL` by a fiber of their own, GC pauses as V8 reports
- * them (a PerformanceObserver, called between tasks).
+ * The runtime, sampled off the hot path every `METRICS_SAMPLE_INTERVAL` by a
+ * fiber of its own: event-loop delay, heap, CPU, and the GC pauses since the
+ * last sample. Pauses come from V8's `GCProfiler`, which keeps them in C++
+ * until asked, rather than a `gc` PerformanceObserver, which schedules a
+ * JavaScript callback after every collection: at the contest's rate that
+ * observer alone cost ~16% of an API's CPU (docs/observability.md).
  */
 const sampleRuntime = Effect.gen(function* () {
   const interval = yield* MetricsSampleInterval
@@ -243,13 +239,9 @@ const sampleRuntime = Effect.gen(function* () {
   delay.enable()
   yield* Effect.addFinalizer(() => Effect.sync(() => delay.disable()))
 
-  const observer = new PerformanceObserver((entries) => {
-    for (const entry of entries.getEntries()) {
-      gcDuration({ kind: gcKindOf(entry) }).updateUnsafe(entry.duration / 1000, context)
-    }
-  })
-  observer.observe({ entryTypes: ["gc"] })
-  yield* Effect.addFinalizer(() => Effect.sync(() => observer.disconnect()))
+  const collections = new GCProfiler()
+  collections.start()
+  yield* Effect.addFinalizer(() => Effect.sync(() => collections.stop()))
 
   // From zero: the first sample counts the process's CPU since it started.
   let cpu: NodeJS.CpuUsage = { user: 0, system: 0 }
@@ -269,6 +261,12 @@ const sampleRuntime = Effect.gen(function* () {
     const now = process.cpuUsage()
     yield* Metric.update(runtime.cpu, (now.user - cpu.user + now.system - cpu.system) / 1e6)
     cpu = now
+    // Stopped and started again in one synchronous step: no collection falls in between.
+    const { statistics } = collections.stop()
+    collections.start()
+    for (const collection of statistics) {
+      gcDuration({ kind: gcKinds[collection.gcType] ?? "other" }).updateUnsafe(collection.cost / 1e6, context)
+    }
   })
   yield* Effect.forkScoped(sample.pipe(Effect.repeat(Schedule.spaced(interval))))
 })
