@@ -13,6 +13,7 @@ import { mkdir } from "node:fs/promises"
 import { cpus, totalmem } from "node:os"
 import { join, relative } from "node:path"
 import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
@@ -148,11 +149,11 @@ export const run = <S extends Stack.Stack, A>(contest: Definition<S, A>, options
         const window = { start: loadStart, end: yield* Clock.currentTimeMillis }
         const serverSide = yield* Option.match(stack.prometheus, {
           onNone: () => Effect.succeed(undefined),
-          // Two more scrapes, so the load's last second is in.
+          // Two more scrapes, so the load's last seconds are in.
           // A panel that cannot be had costs the panels, never the run's report.
           onSome: (url) =>
             Effect.andThen(
-              Effect.sleep("2 seconds"),
+              Effect.sleep(Duration.seconds(2 * scrapeSeconds)),
               Prometheus.panels(url, contest.service, window, scrapeSeconds)
             ).pipe(Effect.catch((error) => Effect.as(Effect.logError(error.message), undefined)))
         })
