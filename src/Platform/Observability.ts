@@ -225,8 +225,9 @@ const gcDuration = seriesOf((labels: { readonly kind: string }) =>
  * fiber of its own: event-loop delay, heap, CPU, and the GC pauses since the
  * last sample. Pauses come from V8's `GCProfiler`, which keeps them in C++
  * until asked, rather than a `gc` PerformanceObserver, which schedules a
- * JavaScript callback after every collection: at the contest's rate that
- * observer alone cost ~16% of an API's CPU (docs/observability.md).
+ * JavaScript callback after every collection, tens a second on the loop
+ * that answers requests (bench:ab at 128 req/s: 0.84–0.95 of the observer's
+ * CPU; docs/observability.md).
  */
 const sampleRuntime = Effect.gen(function* () {
   const interval = yield* MetricsSampleInterval
