@@ -13,7 +13,6 @@
  * recording is off altogether (`References.TracerEnabled`).
  */
 
-import { createServer } from "node:http"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { GCProfiler } from "node:v8"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -38,6 +37,7 @@ import * as Schema from "effect/Schema"
 import * as Statement from "effect/sql/Statement"
 import * as Tracer from "effect/Tracer"
 import { DatabasePoolSize } from "./Config.ts"
+import { PlatformServer } from "./NodeServer.ts"
 
 /** Where Prometheus scrapes `/metrics`; unset (or empty, as compose passes it) turns metrics off. */
 const MetricsPort = Config.schema(
@@ -286,7 +286,7 @@ const layerMetricsServer = (port: number) =>
         disableLogger: true,
         disableListenLog: true
       }).pipe(
-        Layer.provide(NodeHttpServer.layer(createServer, { port })),
+        Layer.provide(NodeHttpServer.layer(() => new PlatformServer(), { port })),
         Layer.provide(Layer.succeed(References.TracerEnabled)(false))
       )
     ).pipe(Effect.andThen(Effect.log(`metrics on port ${port}, at /metrics`)))
