@@ -15,7 +15,10 @@
  * `--observe` turns the APIs' metrics on, has Prometheus scrape them and adds
  * their server-side panels to the report (docs/observability.md); every
  * second, or every `--scrape-interval N` seconds (the compose profile's 5, to
- * measure what metrics cost as deployed).
+ * measure what metrics cost as deployed). `--observe-only api01` turns them
+ * on in that API alone: api02 answers the same requests in the same seconds
+ * beside the same Prometheus, so the report's per-service CPU tells what
+ * metrics cost inside the process.
  */
 
 import { parseArgs } from "node:util"
@@ -36,6 +39,7 @@ const { values } = parseArgs({
     set: { type: "string", multiple: true, default: [] },
     port: { type: "string", default: "9999" },
     observe: { type: "boolean", default: false },
+    "observe-only": { type: "string", multiple: true, default: [] },
     "scrape-interval": { type: "string", default: String(Prometheus.defaultScrapeSeconds) },
     verbose: { type: "boolean", default: false }
   }
@@ -47,7 +51,8 @@ const options: Contest.RunOptions = {
   settings: Options.settings(values.set),
   port: Options.port("--port", values.port),
   verbose: values.verbose,
-  observe: values.observe,
+  observe: values.observe || values["observe-only"].length > 0,
+  ...(values["observe-only"].length > 0 ? { observedApis: values["observe-only"] } : {}),
   scrapeSeconds: Options.scrapeSeconds(values["scrape-interval"])
 }
 

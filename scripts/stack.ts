@@ -1,5 +1,5 @@
 /**
- * `npm run stack [-- --pg-profile contest|durable] [--port 9999] [--set NAME=value]… [--observe [--scrape-interval 1]] [--verbose]`:
+ * `npm run stack [-- --pg-profile contest|durable] [--port 9999] [--set NAME=value]… [--observe [--scrape-interval 1]] [--observe-only api01] [--verbose]`:
  * the Crébitos compose topology without Docker (nginx on :9999, two capped
  * API processes, PostgreSQL), until Ctrl-C.
  *
@@ -14,7 +14,9 @@
  * `--observe`: metrics on in each API (METRICS_PORT, a free port each) and
  * Debian's Prometheus, uncapped, scraping them every second (every
  * `--scrape-interval N` seconds); its URL is printed, and it stops with the
- * stack (docs/observability.md).
+ * stack (docs/observability.md). `--observe-only api01` (repeatable): metrics
+ * on in that API alone, the other one the control of a measurement of what
+ * they cost.
  */
 
 import { parseArgs } from "node:util"
@@ -38,6 +40,7 @@ const { values } = parseArgs({
     },
     set: { type: "string", multiple: true, default: [] },
     observe: { type: "boolean", default: false },
+    "observe-only": { type: "string", multiple: true, default: [] },
     "scrape-interval": { type: "string", default: String(Prometheus.defaultScrapeSeconds) },
     verbose: { type: "boolean", default: false }
   }
@@ -55,7 +58,8 @@ const options: Stack.StackOptions = {
   pgProfile: Options.pgProfile(values["pg-profile"]),
   port: Options.port("--port", values.port),
   verbose: values.verbose,
-  observe: values.observe,
+  observe: values.observe || values["observe-only"].length > 0,
+  ...(values["observe-only"].length > 0 ? { observedApis: values["observe-only"] } : {}),
   scrapeSeconds: Options.scrapeSeconds(values["scrape-interval"]),
   apiEnvironment: Options.settings(values.set)
 }
@@ -85,7 +89,9 @@ const program = Effect.gen(function* () {
   }
   for (const line of extra) console.log(line)
   for (const url of Option.toArray(stack.prometheus))
-    console.log(`  prometheus (uncapped) ${url}, scraping every API's metrics`)
+    console.log(
+      `  prometheus (uncapped) ${url}, scraping the metrics of ${options.observedApis?.join(", ") ?? "every API"}`
+    )
   console.log("Ctrl-C to stop.")
   return yield* Effect.never
 })

@@ -40,6 +40,8 @@ export interface RunOptions {
   readonly observe?: boolean
   /** With `observe`, seconds between scrapes (`--scrape-interval`). */
   readonly scrapeSeconds?: number
+  /** With `observe`, the APIs whose metrics are on when not all (`--observe-only`): the others are its control. */
+  readonly observedApis?: ReadonlyArray<string>
 }
 
 /** What a service's contest found, in the report's terms. */
@@ -104,6 +106,10 @@ export const publish = (dir: string, summary: Report.Summary) =>
     console.log(`Report: ${relative(process.cwd(), join(dir, "index.html"))}`)
   })
 
+/** The report's line on metrics: where they were on, and how often scraped. */
+export const observedText = (apis: ReadonlyArray<string> | undefined, scrapeSeconds: number) =>
+  `metrics on${apis === undefined ? "" : ` in ${apis.join(", ")} only`}, scraped every ${scrapeSeconds} s`
+
 /** Runs the contest of one service; fails when the verdict does (unless the profile is exploratory). */
 export const run = <S extends Stack.Stack, A>(contest: Definition<S, A>, options: RunOptions) =>
   Effect.gen(function* () {
@@ -129,6 +135,7 @@ export const run = <S extends Stack.Stack, A>(contest: Definition<S, A>, options
           verbose: options.verbose,
           observe: options.observe === true,
           scrapeSeconds,
+          ...(options.observedApis === undefined ? {} : { observedApis: options.observedApis }),
           apiEnvironment: options.settings
         })
         yield* awaitReady(`${stack.url}${contest.readinessPath}`)
@@ -180,7 +187,7 @@ export const run = <S extends Stack.Stack, A>(contest: Definition<S, A>, options
         profile: options.profile,
         ...(contest.pgProfiles.length > 1 ? { pgProfile: options.pgProfile } : {}),
         ...(settings.length > 0 ? { settings: settings.join(" ") } : {}),
-        ...(options.observe === true ? { observed: `metrics on, scraped every ${scrapeSeconds} s` } : {}),
+        ...(options.observe === true ? { observed: observedText(options.observedApis, scrapeSeconds) } : {}),
         startedAt: startedAt.toISOString(),
         durationSeconds: Number(measured.load.seconds.toFixed(1)),
         readyAfterSeconds: Number(measured.readySeconds.toFixed(1)),

@@ -64,7 +64,9 @@ const Config = Schema.Struct({
 export const localConfig = (
   composeConfig: string,
   metricsPorts: Readonly<Record<string, number>>,
-  scrapeSeconds: number
+  scrapeSeconds: number,
+  /** APIs running with their metrics off (`--observe-only`): their targets are left out. */
+  unobserved: ReadonlyArray<string> = []
 ) => {
   const config = Schema.decodeUnknownSync(Config)(parse(composeConfig))
   return JSON.stringify(
@@ -73,11 +75,12 @@ export const localConfig = (
       scrape_configs: config.scrape_configs.map((job) => ({
         ...job,
         static_configs: job.static_configs.flatMap((group) =>
-          group.targets.map((target) => {
+          group.targets.flatMap((target) => {
             const host = target.split(":")[0] ?? target
+            if (unobserved.includes(host)) return []
             const port = metricsPorts[host]
             if (port === undefined) throw new Error(`prometheus.yml scrapes ${host}, which the stack does not run`)
-            return { targets: [`127.0.0.1:${port}`], labels: { ...group.labels, instance: host } }
+            return [{ targets: [`127.0.0.1:${port}`], labels: { ...group.labels, instance: host } }]
           })
         )
       }))

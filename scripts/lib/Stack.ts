@@ -50,6 +50,14 @@ export interface StackOptions {
   readonly upstreamLog?: boolean
   /** Metrics on in every API (METRICS_PORT, a free port each) and a Prometheus scraping them. */
   readonly observe?: boolean
+  /**
+   * With `observe`: the APIs whose metrics are on, when not all of them. The
+   * others are the control of a measurement of what metrics cost: the same
+   * requests (nginx's round robin), the same seconds, the same Prometheus
+   * and k6 on the same cores, so their CPU differs only by what runs in the
+   * process (docs/observability.md).
+   */
+  readonly observedApis?: ReadonlyArray<string>
   /** With `observe`: seconds between scrapes, and between the APIs' runtime samples (`Prometheus.defaultScrapeSeconds`). */
   readonly scrapeSeconds?: number
 }
@@ -154,6 +162,9 @@ const startDatabase = Effect.fn("Stack.startDatabase")(function* (compose: Compo
   return { databaseUrl, pid: pg.pid, running: place.running(pg.pid) }
 })
 
+const isObserved = (options: StackOptions, api: string) =>
+  options.observe === true && (options.observedApis?.includes(api) ?? true)
+
 /** One API instance: the bundle the image runs, with the compose environment, on a port of its own. */
 const startApi = Effect.fn("Stack.startApi")(function* (
   name: string,
@@ -163,7 +174,7 @@ const startApi = Effect.fn("Stack.startApi")(function* (
 ) {
   const place = yield* placement(options.capped, name, api)
   const port = yield* freePort
-  const metricsPort = options.observe === true ? Option.some(yield* freePort) : Option.none()
+  const metricsPort = isObserved(options, name) ? Option.some(yield* freePort) : Option.none()
   const composedUrl = new URL(api.environment?.DATABASE_URL ?? databaseUrl)
   composedUrl.host = new URL(databaseUrl).host
   const instance = yield* keepRunning(
@@ -271,6 +282,7 @@ const startNginx = Effect.fn("Stack.startNginx")(function* (
  */
 const startPrometheus = Effect.fn("Stack.startPrometheus")(function* (
   metricsPorts: Readonly<Record<string, number>>,
+  unobserved: ReadonlyArray<string>,
   scrapeSeconds: number,
   verbose: boolean
 ) {
@@ -280,7 +292,7 @@ const startPrometheus = Effect.fn("Stack.startPrometheus")(function* (
     (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
   )
   const configFile = join(dir, "prometheus.yml")
-  const config = Prometheus.localConfig(yield* Prometheus.readComposeConfig, metricsPorts, scrapeSeconds)
+  const config = Prometheus.localConfig(yield* Prometheus.readComposeConfig, metricsPorts, scrapeSeconds, unobserved)
   yield* Effect.promise(() => writeFile(configFile, config))
   const port = yield* freePort
   yield* stoppedWith(
@@ -303,6 +315,12 @@ export const up = Effect.fn("Stack.up")(function* (options: StackOptions) {
         "!!! Its numbers say nothing about the contest's 1.5 CPU / 550MB.\n"
     )
   }
+  const unknown = (options.observedApis ?? []).filter(
+    (name) => !Compose.apiServices(compose).some(([api]) => api === name)
+  )
+  if (unknown.length > 0) {
+    return yield* Effect.fail(new Error(`no API named ${unknown.join(", ")} in ${composePath(options.service)}`))
+  }
   yield* Effect.promise(() => bundle())
   const database = yield* startDatabase(compose, capped)
   const apis = yield* Effect.forEach(
@@ -323,7 +341,14 @@ export const up = Effect.fn("Stack.up")(function* (options: StackOptions) {
   )
   const prometheus =
     options.observe === true
-      ? Option.some(yield* startPrometheus(metricsPorts, scrapeSecondsOf(options), options.verbose))
+      ? Option.some(
+          yield* startPrometheus(
+            metricsPorts,
+            apis.flatMap(({ hostname, metricsPort }) => (Option.isNone(metricsPort) ? [hostname] : [])),
+            scrapeSecondsOf(options),
+            options.verbose
+          )
+        )
       : Option.none()
   return {
     url: `http://127.0.0.1:${port}`,

@@ -2,6 +2,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { restartDelayMillis } from "../../local/Processes.ts"
 import * as Compose from "../../scripts/lib/Compose.ts"
+import * as Contest from "../../scripts/lib/Contest.ts"
 import * as Nginx from "../../scripts/lib/Nginx.ts"
 import * as Options from "../../scripts/lib/Options.ts"
 import * as Prometheus from "../../scripts/lib/Prometheus.ts"
@@ -140,6 +141,17 @@ describe("--observe's scrape interval", () => {
       assert.isNotEmpty(rates)
       for (const panel of rates) assert.include(panel.query, window, panel.title)
     }
+  })
+
+  it("leaves out the APIs running with metrics off (--observe-only), and refuses any other it has no port for", () => {
+    const both = compose.replace('["api01:9464"]', '["api01:9464", "api02:9464"]')
+    const local = JSON.parse(Prometheus.localConfig(both, { api01: 19464 }, 5, ["api02"]))
+    assert.deepStrictEqual(local.scrape_configs[0].static_configs, [
+      { targets: ["127.0.0.1:19464"], labels: { instance: "api01" } }
+    ])
+    assert.throws(() => Prometheus.localConfig(both, { api01: 19464 }, 5), /scrapes api02/)
+    assert.strictEqual(Contest.observedText(["api01"], 5), "metrics on in api01 only, scraped every 5 s")
+    assert.strictEqual(Contest.observedText(undefined, 1), "metrics on, scraped every 1 s")
   })
 
   it("takes whole seconds from 1 to 60", () => {

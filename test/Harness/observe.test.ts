@@ -1,3 +1,5 @@
+import { execFile } from "node:child_process"
+import { promisify } from "node:util"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
@@ -77,5 +79,36 @@ describe.each(services)("$command", ({ path, route, service }) => {
         )
       }).pipe(Effect.scoped),
     120_000
+  )
+})
+
+describe("npm run stack -- --observe-only", () => {
+  it.live(
+    "turns metrics on in the named API alone: Prometheus scrapes api01, and api02 exports nothing",
+    () =>
+      Effect.gen(function* () {
+        const port = yield* freePort
+        const stack = yield* spawnProcess(
+          process.execPath,
+          ["scripts/stack.ts", "--port", String(port), "--observe-only", "api01"],
+          { ready: /Ctrl-C to stop/ }
+        )
+        const prometheus = /prometheus \(uncapped\) (http:\/\/127\.0\.0\.1:\d+)/.exec(stack.output())?.[1]
+        assert.isDefined(prometheus, stack.output())
+        if (prometheus === undefined) return
+        const up = yield* awaitAnswer(prometheus, 'up{job="api"}', (up) => up.get("api01") === 1)
+        assert.deepStrictEqual([...up.keys()], ["api01"])
+        assert.match(stack.output(), /scraping the metrics of api01\n/)
+      }).pipe(Effect.scoped),
+    120_000
+  )
+
+  it.live("refuses an API the compose file does not have, before starting anything", () =>
+    Effect.gen(function* () {
+      const failure = yield* Effect.tryPromise(() =>
+        promisify(execFile)(process.execPath, ["scripts/stack.ts", "--port", "0", "--observe-only", "api03"])
+      ).pipe(Effect.flip)
+      assert.match(String(failure.cause), /no API named api03 in .*docker-compose\.yml/)
+    })
   )
 })
