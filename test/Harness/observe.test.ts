@@ -42,21 +42,30 @@ const awaitAnswer = (prometheus: string, query: string, done: (answer: ReadonlyM
     Effect.filterOrFail(done, (answer) => new Error(`${query} never got there: ${JSON.stringify([...answer])}`))
   )
 
+/** `scripts/stack.ts` with `args`, started, and the address of the Prometheus it says it started. */
+const startObservedStack = (args: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const stack = yield* spawnProcess(process.execPath, ["scripts/stack.ts", ...args], { ready: /Ctrl-C to stop/ })
+    const prometheus = /prometheus \(uncapped\) (http:\/\/127\.0\.0\.1:\d+)/.exec(stack.output())?.[1]
+    if (prometheus === undefined) return yield* Effect.die(new Error(`no Prometheus in: ${stack.output()}`))
+    return { stack, prometheus }
+  })
+
 describe.each(services)("$command", ({ path, route, service }) => {
   it.live(
     "runs Prometheus, which scrapes both APIs: the request counter moves with traffic; Ctrl-C stops it",
     () =>
       Effect.gen(function* () {
         const port = yield* freePort
-        const stack = yield* spawnProcess(
-          process.execPath,
-          ["scripts/stack.ts", "--service", service, "--port", String(port), "--processor-ports", "0,0", "--observe"],
-          { ready: /Ctrl-C to stop/ }
-        )
-        const prometheus = /prometheus \(uncapped\) (http:\/\/127\.0\.0\.1:\d+)/.exec(stack.output())?.[1]
-        assert.isDefined(prometheus, stack.output())
-        if (prometheus === undefined) return
-
+        const { stack, prometheus } = yield* startObservedStack([
+          "--service",
+          service,
+          "--port",
+          String(port),
+          "--processor-ports",
+          "0,0",
+          "--observe"
+        ])
         yield* awaitAnswer(prometheus, 'up{job="api"}', (up) => instances.every((name) => up.get(name) === 1))
         const counted = `sum by (instance) (http_server_request_duration_seconds_count{route="${route}"})`
         const before = yield* latest(prometheus, counted)
@@ -87,14 +96,7 @@ describe("npm run stack -- --observe-only", () => {
     () =>
       Effect.gen(function* () {
         const port = yield* freePort
-        const stack = yield* spawnProcess(
-          process.execPath,
-          ["scripts/stack.ts", "--port", String(port), "--observe-only", "api01"],
-          { ready: /Ctrl-C to stop/ }
-        )
-        const prometheus = /prometheus \(uncapped\) (http:\/\/127\.0\.0\.1:\d+)/.exec(stack.output())?.[1]
-        assert.isDefined(prometheus, stack.output())
-        if (prometheus === undefined) return
+        const { stack, prometheus } = yield* startObservedStack(["--port", String(port), "--observe-only", "api01"])
         const up = yield* awaitAnswer(prometheus, 'up{job="api"}', (up) => up.get("api01") === 1)
         assert.deepStrictEqual([...up.keys()], ["api01"])
         assert.match(stack.output(), /scraping the metrics of api01\n/)
