@@ -7,6 +7,12 @@
  * (docs/crebitos-efficiency.md, "Inside Effect").
  *
  *   REPRO_OPS (default 200000)   REPRO_CASE (one case's name; all by default)
+ *
+ * `node --no-allocation-site-pretenuring scripts/repro-effect-cost.ts` gives
+ * figures that do not depend on the run: without it V8 sometimes pretenures
+ * the fibers' objects, and then every case of that process costs about three
+ * times as much, the collector taking 40% of the time. The server does not
+ * behave that way (docs/crebitos-efficiency.md).
  */
 
 import * as Effect from "effect/Effect"
@@ -36,7 +42,10 @@ const cases: Record<string, () => Effect.Effect<unknown>> = {
   'Effect.fn("name")': () => traced(1),
   'Effect.fn("name"), Error.stackTraceLimit = 0': () => traced(1),
   "Effect.timeoutOrElse": () => timeLimited(step),
-  "Effect.forkDetach + Fiber.join": () => Effect.flatMap(Effect.forkDetach(step), Fiber.join)
+  "Effect.forkDetach + Fiber.join": () => Effect.flatMap(Effect.forkDetach(step), Fiber.join),
+  // The shape of answerWithin (src/Platform/Sql.ts): the call in a fiber of its own, its join bounded.
+  "forkDetach + Fiber.join + timeoutOrElse": () =>
+    Effect.flatMap(Effect.forkDetach(step), (fiber) => timeLimited(Fiber.join(fiber)))
 }
 
 const runAll = (operation: () => Effect.Effect<unknown>) =>
