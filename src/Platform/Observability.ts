@@ -60,7 +60,7 @@ export interface Instruments {
   /** Whether metrics leave the process (`METRICS_PORT` set); services record their own counters only then. */
   readonly exported: boolean
   /**
-   * Records one answer, timed from `start` (the clock's nanoseconds when the
+   * Records one answer, timed from `start` (the clock's monotonic nanoseconds when the
    * request reached the router), by method, route template and status.
    * Absent when metrics are off, so the server reads no clock at all. The
    * server calls it from the one wrapper that also logs its 5XX, instead of
@@ -128,7 +128,7 @@ const unrouted = "unrouted"
 const recordAnswer: AnswerRecorder = (context, method, status, start, clock) => {
   const route = Context.getOrUndefined(context, HttpRouter.RouteContext)?.route.path ?? unrouted
   requestDuration({ method, route, status: String(status) }).updateUnsafe(
-    Number(clock.currentTimeNanosUnsafe() - start) / 1e9,
+    Number(clock.monotonicTimeNanosUnsafe() - start) / 1e9,
     context
   )
 }
@@ -171,12 +171,12 @@ const makeDatabaseCallTimer = Effect.gen(function* () {
   yield* Effect.addFinalizer(() => Effect.sync(() => registration.remove()))
   const observe: CallObserver = (call) => {
     const clock = call.getRef(Clock.Clock)
-    const start = clock.currentTimeNanosUnsafe()
+    const start = clock.monotonicTimeNanosUnsafe()
     if (inFlight >= connections) poolWaits.updateUnsafe(1, call.context)
     inFlight++
     call.addObserver(() => {
       inFlight--
-      databaseCallDuration.updateUnsafe(Number(clock.currentTimeNanosUnsafe() - start) / 1e9, call.context)
+      databaseCallDuration.updateUnsafe(Number(clock.monotonicTimeNanosUnsafe() - start) / 1e9, call.context)
     })
   }
   return observe

@@ -78,7 +78,8 @@ export const makeAnswerObserver = Effect.gen(function* () {
     Effect.withFiber((fiber) => {
       const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
       const clock = fiber.getRef(Clock.Clock)
-      const start = recordAnswer === undefined ? 0n : clock.currentTimeNanosUnsafe()
+      // Monotonic: an elapsed time must not jump when the wall clock is set.
+      const start = recordAnswer === undefined ? 0n : clock.monotonicTimeNanosUnsafe()
       const answered = (status: number, cause: Cause.Cause<unknown>) => {
         // Read at the end: the fiber's context then holds the matched route.
         recordAnswer?.(fiber.context, request.method, status, start, clock)
