@@ -55,8 +55,9 @@ export const apiEnvironment = (simulators: Simulators) => ({
   PROCESSOR_FALLBACK_URL: simulators.urls.fallback
 })
 
-/** Both simulators from the bundle (`npm run build`), for the life of the scope. */
+/** Both simulators from the bundle, built first (a fresh clone has none), for the life of the scope. */
 export const start = Effect.fn("Simulators.start")(function* (ports: Ports, verbose: boolean) {
+  yield* Effect.promise(() => bundle())
   const simulator = Effect.fn(function* (name: ProcessorName) {
     const port = ports[name] === 0 ? yield* freePort : ports[name]
     const running = yield* spawnProcess(process.execPath, [join(repositoryRoot, "dist", "processor-sim.mjs")], {
@@ -219,10 +220,7 @@ export const audit = (simulators: Simulators, exchanges: ReadonlyArray<Schemathe
 /** The simulator for the fuzz check: one process of its bundle, fuzzed directly (the contest runs it without nginx). */
 export const fuzzTarget = (options: { readonly verbose: boolean }): Fuzz.Target<Simulators> => ({
   name: "processor-sim",
-  up: Effect.andThen(
-    Effect.promise(() => bundle()),
-    start(freePorts, options.verbose)
-  ),
+  up: start(freePorts, options.verbose),
   url: (simulators) => simulators.urls.default,
   passes: [
     {
