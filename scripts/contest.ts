@@ -18,7 +18,10 @@
  * measure what metrics cost as deployed). `--observe-only api01` turns them
  * on in that API alone: api02 answers the same requests in the same seconds
  * beside the same Prometheus, so the report's per-service CPU tells what
- * metrics cost inside the process.
+ * metrics cost inside the process. `--floor` runs the same contest with each
+ * API replaced by the service's floor (`scripts/floor/<service>.ts`: plain
+ * node:http, for Crébitos with `pg` and the same procedures), under the same
+ * caps: what the harness itself allows on this machine, in the same sitting.
  */
 
 import { parseArgs } from "node:util"
@@ -41,6 +44,7 @@ const { values } = parseArgs({
     observe: { type: "boolean", default: false },
     "observe-only": { type: "string", multiple: true, default: [] },
     "scrape-interval": { type: "string", default: String(Prometheus.defaultScrapeSeconds) },
+    floor: { type: "boolean", default: false },
     verbose: { type: "boolean", default: false }
   }
 })
@@ -53,7 +57,8 @@ const options: Contest.RunOptions = {
   verbose: values.verbose,
   observe: values.observe || values["observe-only"].length > 0,
   ...(values["observe-only"].length > 0 ? { observedApis: values["observe-only"] } : {}),
-  scrapeSeconds: Options.scrapeSeconds(values["scrape-interval"])
+  scrapeSeconds: Options.scrapeSeconds(values["scrape-interval"]),
+  floor: values.floor
 }
 
 const program =

@@ -17,6 +17,9 @@
  * stack (docs/observability.md). `--observe-only api01` (repeatable): metrics
  * on in that API alone, the other one the control of a measurement of what
  * they cost.
+ *
+ * `--floor`: each API is the service's floor (`scripts/floor/<service>.ts`,
+ * plain node:http) instead of this project, under the same caps.
  */
 
 import { parseArgs } from "node:util"
@@ -42,6 +45,7 @@ const { values } = parseArgs({
     observe: { type: "boolean", default: false },
     "observe-only": { type: "string", multiple: true, default: [] },
     "scrape-interval": { type: "string", default: String(Prometheus.defaultScrapeSeconds) },
+    floor: { type: "boolean", default: false },
     verbose: { type: "boolean", default: false }
   }
 })
@@ -61,6 +65,7 @@ const options: Stack.StackOptions = {
   observe: values.observe || values["observe-only"].length > 0,
   ...(values["observe-only"].length > 0 ? { observedApis: values["observe-only"] } : {}),
   scrapeSeconds: Options.scrapeSeconds(values["scrape-interval"]),
+  floor: values.floor,
   apiEnvironment: Options.settings(values.set)
 }
 if (values.service !== "crebitos" && values.service !== "payments") throw new Error("--service is crebitos or payments")
@@ -87,6 +92,7 @@ const program = Effect.gen(function* () {
       : "uncapped"
     console.log(`  ${running.name.padEnd(6)} pid ${yield* running.pid}  ${cap}`)
   }
+  if (options.floor === true) console.log(`  each API is ${Stack.apiEntry(options)}, not this project`)
   for (const line of extra) console.log(line)
   for (const url of Option.toArray(stack.prometheus))
     console.log(

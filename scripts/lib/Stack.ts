@@ -60,6 +60,12 @@ export interface StackOptions {
   readonly observedApis?: ReadonlyArray<string>
   /** With `observe`: seconds between scrapes, and between the APIs' runtime samples (`Prometheus.defaultScrapeSeconds`). */
   readonly scrapeSeconds?: number
+  /**
+   * Each API instance is the service's floor (`scripts/floor/<service>.ts`)
+   * instead of its bundle, in the same cgroup with the same environment: what
+   * the least code doing the same requests costs on the same stack and cores.
+   */
+  readonly floor?: boolean
 }
 
 /** A service of the compose file, running: what it may use, and what it used. */
@@ -165,7 +171,13 @@ const startDatabase = Effect.fn("Stack.startDatabase")(function* (compose: Compo
 const isObserved = (options: StackOptions, api: string) =>
   options.observe === true && (options.observedApis?.includes(api) ?? true)
 
-/** One API instance: the bundle the image runs, with the compose environment, on a port of its own. */
+/** What an API process runs: the bundle the image runs, or the service's floor. */
+export const apiEntry = (options: Pick<StackOptions, "service" | "floor">) =>
+  options.floor === true
+    ? join(repositoryRoot, "scripts", "floor", `${options.service}.ts`)
+    : join(repositoryRoot, "dist", `${options.service}.mjs`)
+
+/** One API instance (`apiEntry`), with the compose environment, on a port of its own. */
 const startApi = Effect.fn("Stack.startApi")(function* (
   name: string,
   api: Compose.Service,
@@ -180,7 +192,7 @@ const startApi = Effect.fn("Stack.startApi")(function* (
   const instance = yield* keepRunning(
     name,
     stoppedWith(
-      spawnProcess(process.execPath, [join(repositoryRoot, "dist", `${options.service}.mjs`)], {
+      spawnProcess(process.execPath, [apiEntry(options)], {
         env: {
           ...api.environment,
           // The runtime sampled as often as it is scraped, unless the run says otherwise.
