@@ -113,7 +113,7 @@ export const observedText = (apis: ReadonlyArray<string> | undefined, scrapeSeco
   `metrics on${apis === undefined ? "" : ` in ${apis.join(", ")} only`}, scraped every ${scrapeSeconds} s`
 
 /** The report's line on a floor run: it measured the harness, not this project. */
-export const floorText = (service: ServiceName) =>
+const floorText = (service: ServiceName) =>
   `each API was scripts/floor/${service}.ts, not this project: the floor of this stack on this machine`
 
 /** Runs the contest of one service; fails when the verdict does (unless the profile is exploratory, or a floor run). */
