@@ -20,7 +20,7 @@ import { freePort, repositoryRoot, spawnProcess, stopGracefully } from "../../lo
 import { type ProcessorName, processorNames } from "../../src/Payments/Domain.ts"
 import { ProcessorSimApi } from "../../src/ProcessorSim/Api.ts"
 import { CorrelationId, type ProcessorStats } from "../../src/ProcessorSim/Domain.ts"
-import { bundle } from "./Bundle.ts"
+import { buildOnce } from "./Bundle.ts"
 import * as Faults from "./Faults.ts"
 import type * as Fuzz from "./Fuzz.ts"
 import * as Schemathesis from "./Schemathesis.ts"
@@ -57,7 +57,7 @@ export const apiEnvironment = (simulators: Simulators) => ({
 
 /** Both simulators from the bundle, built first (a fresh clone has none), for the life of the scope. */
 export const start = Effect.fn("Simulators.start")(function* (ports: Ports, verbose: boolean) {
-  yield* Effect.promise(() => bundle())
+  yield* buildOnce
   const simulator = Effect.fn(function* (name: ProcessorName) {
     const port = ports[name] === 0 ? yield* freePort : ports[name]
     const running = yield* spawnProcess(process.execPath, [join(repositoryRoot, "dist", "processor-sim.mjs")], {

@@ -29,7 +29,7 @@ import {
   stopGracefully
 } from "../../local/Processes.ts"
 import { applySqlScript, clientFor } from "../../src/Platform/Sql.ts"
-import { bundle, type ServiceName } from "./Bundle.ts"
+import { buildOnce, type ServiceName } from "./Bundle.ts"
 import * as Cgroups from "./Cgroups.ts"
 import * as Compose from "./Compose.ts"
 import * as Nginx from "./Nginx.ts"
@@ -333,7 +333,7 @@ export const up = Effect.fn("Stack.up")(function* (options: StackOptions) {
   if (unknown.length > 0) {
     return yield* Effect.fail(new Error(`no API named ${unknown.join(", ")} in ${composePath(options.service)}`))
   }
-  yield* Effect.promise(() => bundle())
+  yield* buildOnce
   const database = yield* startDatabase(compose, capped)
   const apis = yield* Effect.forEach(
     Compose.apiServices(compose),
