@@ -236,7 +236,8 @@ const sampleRuntime = Effect.gen(function* () {
   // per API, waking an idle loop 100 times a second cost more CPU than all
   // the request instruments (docs/observability.md, "What metrics cost").
   // A stall shorter than 100 ms is then seen only when a tick falls in it.
-  const delay = monitorEventLoopDelay({ resolution: 100 })
+  const resolutionMillis = 100
+  const delay = monitorEventLoopDelay({ resolution: resolutionMillis })
   delay.enable()
   yield* Effect.addFinalizer(() => Effect.sync(() => delay.disable()))
 
@@ -244,14 +245,20 @@ const sampleRuntime = Effect.gen(function* () {
   collections.start()
   yield* Effect.addFinalizer(() => Effect.sync(() => collections.stop()))
 
+  // Node records the time between two ticks of the monitor's timer, the
+  // resolution included (an idle loop reads 100 ms): a tick's delay is what
+  // exceeds it, as nodejs/node#34661 and OpenTelemetry's runtime
+  // instrumentation (#2794) read it.
+  const tickDelaySeconds = (nanos: number) => Math.max(0, nanos / 1e6 - resolutionMillis) / 1e3
+
   // From zero: the first sample counts the process's CPU since it started.
   let cpu: NodeJS.CpuUsage = { user: 0, system: 0 }
   const sample = Effect.gen(function* () {
     // An interval without a sample (the very first) has no percentiles to tell.
     if (delay.count > 0) {
-      yield* Metric.update(runtime.lagP50, delay.percentile(50) / 1e9)
-      yield* Metric.update(runtime.lagP99, delay.percentile(99) / 1e9)
-      yield* Metric.update(runtime.lagMax, delay.max / 1e9)
+      yield* Metric.update(runtime.lagP50, tickDelaySeconds(delay.percentile(50)))
+      yield* Metric.update(runtime.lagP99, tickDelaySeconds(delay.percentile(99)))
+      yield* Metric.update(runtime.lagMax, tickDelaySeconds(delay.max))
     }
     delay.reset()
     const memory = process.memoryUsage()
