@@ -71,7 +71,7 @@ export interface Instruments {
   readonly databaseCall: CallObserver | undefined
 }
 
-/** Told of a call as it is forked, before it runs, with the fiber that runs it. */
+/** Told of a call once forked, with the fiber that runs it: by then it has run up to its first wait (a pooled connection, the server's answer). */
 export type CallObserver = (call: Fiber.Fiber<unknown, unknown>) => void
 
 export type AnswerRecorder = (

@@ -2,12 +2,12 @@ import { readdir, readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as HttpServerRespondable from "effect/http/HttpServerRespondable"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
@@ -75,27 +75,91 @@ const isUnavailable = (error: SqlError): boolean => {
   }
 }
 
+/** A call being waited for, until it ends or falls due. */
+interface Waiting {
+  /** The clock's monotonic nanoseconds at which the call is late. */
+  readonly due: bigint
+  /** Answers the caller with `orElse`, unless the call ended first. */
+  readonly expire: () => void
+}
+
 /**
- * `call`, or `orElse` once `timeout` has passed — at once, not after the
- * call was interrupted: interrupting a statement means asking the server to
- * cancel it and waiting for it to say so, which a frozen server never does
- * (the driver gives up after 5 s: a statement on the wire was answered
- * DB_TIMEOUT + 5 s late, see test/Platform/recovery.test.ts). So the call runs in a fiber of its own,
- * interrupted in the background when it is late or its caller goes away; one
- * left behind ends by itself within the server's statement_timeout.
+ * Bounds calls by `timeout`: `answerWithin(orElse)(call)` is `call`, or
+ * `orElse` once `timeout` has passed — at once, not after the call was
+ * interrupted: interrupting a statement means asking the server to cancel it
+ * and waiting for it to say so, which a frozen server never does (the driver
+ * gives up after 5 s: a statement on the wire was answered DB_TIMEOUT + 5 s
+ * late, see test/Platform/recovery.test.ts). So the call runs in a fiber of
+ * its own, interrupted in the background when it is late or its caller goes
+ * away; one left behind ends by itself within the server's statement_timeout.
+ *
+ * Every call waits the same `timeout`, so the deadlines fall due in the order
+ * the calls began: one watcher fiber, sleeping until the oldest is due, keeps
+ * them all. A call costs its own fiber and nothing more — no timer and no
+ * race of two more fibers, which under the contest's load were most of a
+ * tenth of an API's CPU (docs/crebitos-efficiency.md). With nothing to wait
+ * for, the watcher sleeps a whole `timeout`: a call that begins meanwhile
+ * falls due after it wakes. A late call is answered within 1.05 × `timeout`.
  */
-export const answerWithin =
-  <B>(timeout: Duration.Duration, orElse: () => Effect.Effect<B>, observe?: CallObserver) =>
-  <A, E, R>(call: Effect.Effect<A, E, R>): Effect.Effect<A | B, E, R> =>
-    Effect.flatMap(Effect.forkDetach(call), (fiber) => {
-      // Before the call runs: a forked fiber starts on the next tick.
-      observe?.(fiber)
-      const abandon = Effect.forkDetach(Fiber.interrupt(fiber))
-      return Fiber.join(fiber).pipe(
-        Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.andThen(abandon, orElse()) }),
-        Effect.onInterrupt(() => abandon)
-      )
-    })
+export const makeDeadline = Effect.fnUntraced(function* (timeout: Duration.Input) {
+  const clock = yield* Clock.Clock
+  const nanos = Duration.toNanosUnsafe(timeout)
+  // Woken no more often than this, rather than once per call: a late call is
+  // answered up to a twentieth of `timeout` after it.
+  const slack = nanos / 20n
+  // Oldest first, from `next` on; the ones before it are done with.
+  let waiting: Array<Waiting> = []
+  let next = 0
+
+  const expireDue = Effect.suspend(() => {
+    const now = clock.monotonicTimeNanosUnsafe()
+    let oldest = waiting[next]
+    while (oldest !== undefined && oldest.due <= now) {
+      oldest.expire()
+      oldest = waiting[++next]
+    }
+    // Dropped in bulk, not one shift per call.
+    if (next > 1024 || oldest === undefined) {
+      waiting = waiting.slice(next)
+      next = 0
+    }
+    const untilOldest = oldest === undefined ? nanos : oldest.due - now
+    return Effect.sleep(Duration.nanos(untilOldest > slack ? untilOldest : slack))
+  })
+  yield* Effect.forkScoped(Effect.forever(expireDue))
+
+  return <B>(orElse: () => Effect.Effect<B>, observe?: CallObserver) =>
+    <A, E, R>(call: Effect.Effect<A, E, R>): Effect.Effect<A | B, E, R> =>
+      // Started at once, not on the scheduler's next round: up to its first
+      // wait (a connection, the server's answer) it runs as if not forked.
+      Effect.flatMap(Effect.forkDetach(call, { startImmediately: true }), (fiber) => {
+        observe?.(fiber)
+        return Effect.callback<A | B, E, R>((resume) => {
+          let answered = false
+          const stopWatching = fiber.addObserver((exit) => {
+            answered = true
+            resume(exit)
+          })
+          const abandon = () => {
+            answered = true
+            stopWatching()
+            fiber.interruptUnsafe()
+          }
+          waiting.push({
+            due: clock.monotonicTimeNanosUnsafe() + nanos,
+            expire: () => {
+              if (answered) return
+              abandon()
+              resume(orElse())
+            }
+          })
+          // The caller went away: the call goes too, in the background.
+          return Effect.sync(() => {
+            if (!answered) abandon()
+          })
+        })
+      })
+})
 
 /**
  * What every service method does with infrastructure failures, at its edge:
@@ -108,11 +172,12 @@ export const answerWithin =
  */
 export const makeDatabaseEdge = Effect.gen(function* () {
   const timeout = yield* DatabaseTimeout
+  const answerWithin = yield* makeDeadline(timeout)
   const { databaseCall } = yield* Instruments
   const unanswered = new DatabaseUnavailable({ cause: `no answer within ${Duration.format(timeout)}` })
   return <A, E, R>(call: Effect.Effect<A, E | SqlError | Schema.SchemaError, R>) =>
     call.pipe(
-      answerWithin(timeout, () => Effect.die(unanswered), databaseCall),
+      answerWithin(() => Effect.die(unanswered), databaseCall),
       Effect.catchIf(isInfrastructure<E>, (error) =>
         Effect.die(isSqlError(error) && isUnavailable(error) ? new DatabaseUnavailable({ cause: error }) : error)
       )
@@ -207,13 +272,13 @@ export const layerSchema = (folder: Config.Config<string>) =>
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const path = yield* folder
-      const timeout = yield* DatabaseTimeout
+      const answerWithin = yield* makeDeadline(yield* DatabaseTimeout)
       const interval = yield* SchemaCheckInterval
       yield* applySqlFolder(path).pipe(Effect.orDie)
 
       const state: Effect.Effect<SchemaState> = sql<{ ready: boolean }>`SELECT service_ready() AS ready`.pipe(
         Effect.map(([row]): SchemaState => (row?.ready === true ? "ready" : "missing")),
-        answerWithin(timeout, () => Effect.succeed<SchemaState>("unreachable")),
+        answerWithin(() => Effect.succeed<SchemaState>("unreachable")),
         Effect.catch((error) =>
           Effect.succeed<SchemaState>(error.reason._tag === "SqlSyntaxError" ? "missing" : "unreachable")
         )
