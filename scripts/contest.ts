@@ -22,6 +22,10 @@
  * API replaced by the service's floor (`scripts/floor/<service>.ts`: plain
  * node:http, for Crébitos with `pg` and the same procedures), under the same
  * caps: what the harness itself allows on this machine, in the same sitting.
+ * `--api-entry api01=<file>` (repeatable) runs that file in that API instead
+ * of this build — e.g. the bundle of another commit, built in a worktree —
+ * so two builds answer the same requests in the same seconds and the
+ * report's per-service CPU compares them (docs/harness.md).
  */
 
 import { parseArgs } from "node:util"
@@ -45,6 +49,7 @@ const { values } = parseArgs({
     "observe-only": { type: "string", multiple: true, default: [] },
     "scrape-interval": { type: "string", default: String(Prometheus.defaultScrapeSeconds) },
     floor: { type: "boolean", default: false },
+    "api-entry": { type: "string", multiple: true, default: [] },
     verbose: { type: "boolean", default: false }
   }
 })
@@ -58,7 +63,8 @@ const options: Contest.RunOptions = {
   observe: values.observe || values["observe-only"].length > 0,
   ...(values["observe-only"].length > 0 ? { observedApis: values["observe-only"] } : {}),
   scrapeSeconds: Options.scrapeSeconds(values["scrape-interval"]),
-  floor: values.floor
+  floor: values.floor,
+  apiEntries: Options.apiEntries(values["api-entry"])
 }
 
 const program =

@@ -20,6 +20,8 @@
  *
  * `--floor`: each API is the service's floor (`scripts/floor/<service>.ts`,
  * plain node:http) instead of this project, under the same caps.
+ * `--api-entry api01=<file>` (repeatable): that API runs the file instead
+ * (e.g. the bundle of another commit), the other ones this build.
  */
 
 import { parseArgs } from "node:util"
@@ -46,6 +48,7 @@ const { values } = parseArgs({
     "observe-only": { type: "string", multiple: true, default: [] },
     "scrape-interval": { type: "string", default: String(Prometheus.defaultScrapeSeconds) },
     floor: { type: "boolean", default: false },
+    "api-entry": { type: "string", multiple: true, default: [] },
     verbose: { type: "boolean", default: false }
   }
 })
@@ -66,6 +69,7 @@ const options: Stack.StackOptions = {
   ...(values["observe-only"].length > 0 ? { observedApis: values["observe-only"] } : {}),
   scrapeSeconds: Options.scrapeSeconds(values["scrape-interval"]),
   floor: values.floor,
+  apiEntries: Options.apiEntries(values["api-entry"]),
   apiEnvironment: Options.settings(values.set)
 }
 if (values.service !== "crebitos" && values.service !== "payments") throw new Error("--service is crebitos or payments")
@@ -93,6 +97,7 @@ const program = Effect.gen(function* () {
     console.log(`  ${running.name.padEnd(6)} pid ${yield* running.pid}  ${cap}`)
   }
   if (options.floor === true) console.log(`  each API is ${Stack.apiEntry(options)}, not this project`)
+  for (const [api, file] of Object.entries(options.apiEntries ?? {})) console.log(`  ${api} runs ${file}`)
   for (const line of extra) console.log(line)
   for (const url of Option.toArray(stack.prometheus))
     console.log(

@@ -44,6 +44,8 @@ export interface RunOptions {
   readonly observedApis?: ReadonlyArray<string>
   /** Each API the service's floor instead of this project (`--floor`, `Stack.StackOptions`). */
   readonly floor?: boolean
+  /** API instances running another file than this build (`--api-entry`, `Stack.StackOptions`). */
+  readonly apiEntries?: Readonly<Record<string, string>>
 }
 
 /** What a service's contest found, in the report's terms. */
@@ -144,6 +146,7 @@ export const run = <S extends Stack.Stack, A>(contest: Definition<S, A>, options
           scrapeSeconds,
           ...(options.observedApis === undefined ? {} : { observedApis: options.observedApis }),
           floor: options.floor === true,
+          ...(options.apiEntries === undefined ? {} : { apiEntries: options.apiEntries }),
           apiEnvironment: options.settings
         })
         yield* awaitReady(`${stack.url}${contest.readinessPath}`)
@@ -197,6 +200,9 @@ export const run = <S extends Stack.Stack, A>(contest: Definition<S, A>, options
         ...(settings.length > 0 ? { settings: settings.join(" ") } : {}),
         ...(options.observe === true ? { observed: observedText(options.observedApis, scrapeSeconds) } : {}),
         ...(options.floor === true ? { floor: floorText(contest.service) } : {}),
+        ...(Object.keys(options.apiEntries ?? {}).length > 0
+          ? { apiEntries: Options.apiEntriesText(options.apiEntries ?? {}) }
+          : {}),
         startedAt: startedAt.toISOString(),
         durationSeconds: Number(measured.load.seconds.toFixed(1)),
         readyAfterSeconds: Number(measured.readySeconds.toFixed(1)),

@@ -1,5 +1,8 @@
 /** Command-line values the harness's commands share. */
 
+import { existsSync } from "node:fs"
+import { resolve } from "node:path"
+
 /** `--set NAME=value`, repeated: API settings over the compose file's. */
 export const settings = (values: ReadonlyArray<string>): Readonly<Record<string, string>> =>
   Object.fromEntries(
@@ -29,6 +32,28 @@ export const scrapeSeconds = (value: string): number => {
   }
   return parsed
 }
+
+/**
+ * `--api-entry api01=<file>`, repeated: what those API instances run instead
+ * of the stack's bundle, e.g. the bundle of another commit. The name must be
+ * an API of the compose file (the stack checks it) and the file must exist.
+ */
+export const apiEntries = (values: ReadonlyArray<string>): Readonly<Record<string, string>> =>
+  Object.fromEntries(
+    values.map((entry) => {
+      const at = entry.indexOf("=")
+      if (at <= 0) throw new Error(`--api-entry takes api01=<file>, not ${entry}`)
+      const file = resolve(entry.slice(at + 1))
+      if (!existsSync(file)) throw new Error(`--api-entry ${entry}: no such file`)
+      return [entry.slice(0, at), file]
+    })
+  )
+
+/** Entries as the report tells them: `api01 ran <file>` each. */
+export const apiEntriesText = (entries: Readonly<Record<string, string>>): string =>
+  Object.entries(entries)
+    .map(([api, file]) => `${api} ran ${file}`)
+    .join("; ")
 
 export const pgProfile = (value: string) => {
   if (value !== "contest" && value !== "durable") throw new Error("--pg-profile is contest or durable")

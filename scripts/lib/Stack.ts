@@ -66,6 +66,13 @@ export interface StackOptions {
    * the least code doing the same requests costs on the same stack and cores.
    */
   readonly floor?: boolean
+  /**
+   * API instances that run another file than the rest (`--api-entry`), by
+   * name: a build of another commit beside this one, both answering the same
+   * requests in the same seconds, so the per-service CPU compares the two
+   * builds without the machine's drift between runs.
+   */
+  readonly apiEntries?: Readonly<Record<string, string>>
 }
 
 /** A service of the compose file, running: what it may use, and what it used. */
@@ -171,11 +178,12 @@ const startDatabase = Effect.fn("Stack.startDatabase")(function* (compose: Compo
 const isObserved = (options: StackOptions, api: string) =>
   options.observe === true && (options.observedApis?.includes(api) ?? true)
 
-/** What an API process runs: the bundle the image runs, or the service's floor. */
-export const apiEntry = (options: Pick<StackOptions, "service" | "floor">) =>
-  options.floor === true
+/** What an API process runs: the file `--api-entry` names for it, else the bundle the image runs, or the service's floor. */
+export const apiEntry = (options: Pick<StackOptions, "service" | "floor" | "apiEntries">, api?: string) =>
+  (api === undefined ? undefined : options.apiEntries?.[api]) ??
+  (options.floor === true
     ? join(repositoryRoot, "scripts", "floor", `${options.service}.ts`)
-    : join(repositoryRoot, "dist", `${options.service}.mjs`)
+    : join(repositoryRoot, "dist", `${options.service}.mjs`))
 
 /** One API instance (`apiEntry`), with the compose environment, on a port of its own. */
 const startApi = Effect.fn("Stack.startApi")(function* (
@@ -192,7 +200,7 @@ const startApi = Effect.fn("Stack.startApi")(function* (
   const instance = yield* keepRunning(
     name,
     stoppedWith(
-      spawnProcess(process.execPath, [apiEntry(options)], {
+      spawnProcess(process.execPath, [apiEntry(options, name)], {
         env: {
           ...api.environment,
           // The runtime sampled as often as it is scraped, unless the run says otherwise.
@@ -327,7 +335,7 @@ export const up = Effect.fn("Stack.up")(function* (options: StackOptions) {
         "!!! Its numbers say nothing about the contest's 1.5 CPU / 550MB.\n"
     )
   }
-  const unknown = (options.observedApis ?? []).filter(
+  const unknown = [...(options.observedApis ?? []), ...Object.keys(options.apiEntries ?? {})].filter(
     (name) => !Compose.apiServices(compose).some(([api]) => api === name)
   )
   if (unknown.length > 0) {

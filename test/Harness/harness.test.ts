@@ -1,5 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: compose's ${NAME} syntax is what these tests are about
+import { resolve } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
 import { restartDelayMillis } from "../../local/Processes.ts"
 import * as Compose from "../../scripts/lib/Compose.ts"
 import * as Contest from "../../scripts/lib/Contest.ts"
@@ -7,6 +9,7 @@ import * as Nginx from "../../scripts/lib/Nginx.ts"
 import * as Options from "../../scripts/lib/Options.ts"
 import * as Prometheus from "../../scripts/lib/Prometheus.ts"
 import * as Samples from "../../scripts/lib/Samples.ts"
+import * as Stack from "../../scripts/lib/Stack.ts"
 import * as Traffic from "../../scripts/lib/Traffic.ts"
 
 describe("compose reading", () => {
@@ -159,4 +162,35 @@ describe("--observe's scrape interval", () => {
     for (const refused of ["0", "1.5", "61", "five"])
       assert.throws(() => Options.scrapeSeconds(refused), /--scrape-interval/)
   })
+})
+
+describe("--api-entry: one API running another build", () => {
+  const bundle = "scripts/floor/crebitos.ts"
+
+  it("names an API and a file that exists, resolved from where the command runs", () => {
+    const entries = Options.apiEntries([`api01=${bundle}`])
+    assert.deepStrictEqual(entries, { api01: resolve(bundle) })
+    assert.strictEqual(Options.apiEntriesText(entries), `api01 ran ${resolve(bundle)}`)
+    assert.throws(() => Options.apiEntries([bundle]), /api01=<file>/)
+    assert.throws(() => Options.apiEntries(["api01=/nowhere/crebitos.mjs"]), /no such file/)
+  })
+
+  it("changes what that API runs, and only that one", () => {
+    const options = { service: "crebitos", apiEntries: { api01: "/elsewhere/crebitos.mjs" } } as const
+    assert.strictEqual(Stack.apiEntry(options, "api01"), "/elsewhere/crebitos.mjs")
+    assert.match(Stack.apiEntry(options, "api02"), /dist\/crebitos\.mjs$/)
+  })
+
+  it.live("an API the compose file does not have: the stack refuses before starting anything", () =>
+    Effect.gen(function* () {
+      const refused = yield* Stack.up({
+        service: "crebitos",
+        pgProfile: "contest",
+        port: 0,
+        verbose: false,
+        apiEntries: { api03: resolve(bundle) }
+      }).pipe(Effect.flip, Effect.scoped)
+      assert.match(refused.message, /no API named api03/)
+    })
+  )
 })
