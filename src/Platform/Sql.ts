@@ -79,7 +79,9 @@ const isUnavailable = (error: SqlError): boolean => {
 interface Waiting {
   /** The clock's monotonic nanoseconds at which the call is late. */
   readonly due: bigint
-  /** Answers the caller with `orElse`, unless the call ended first. */
+  /** Once its caller has an answer, or went away: nothing left to watch. */
+  answered: boolean
+  /** Answers the caller with `orElse` and leaves the call behind. */
   readonly expire: () => void
 }
 
@@ -94,12 +96,14 @@ interface Waiting {
  * away; one left behind ends by itself within the server's statement_timeout.
  *
  * Every call waits the same `timeout`, so the deadlines fall due in the order
- * the calls began: one watcher fiber, sleeping until the oldest is due, keeps
- * them all. A call costs its own fiber and nothing more — no timer and no
- * race of two more fibers, which under the contest's load were most of a
- * tenth of an API's CPU (docs/crebitos-efficiency.md). With nothing to wait
- * for, the watcher sleeps a whole `timeout`: a call that begins meanwhile
- * falls due after it wakes. A late call is answered within 1.05 × `timeout`.
+ * the calls began: one watcher fiber, sleeping until the oldest call still
+ * unanswered is due, keeps them all. A call costs its own fiber and nothing
+ * more — no timer and no race of two more fibers, which under the contest's
+ * load were most of a tenth of an API's CPU (docs/crebitos-efficiency.md).
+ * Calls that end in milliseconds let the watcher sleep about a whole
+ * `timeout`, and so does having nothing to wait for: a call that begins
+ * meanwhile falls due after it wakes. A late call is answered within
+ * 1.05 × `timeout`.
  */
 export const makeDeadline = Effect.fnUntraced(function* (timeout: Duration.Input) {
   const clock = yield* Clock.Clock
@@ -114,8 +118,8 @@ export const makeDeadline = Effect.fnUntraced(function* (timeout: Duration.Input
   const expireDue = Effect.suspend(() => {
     const now = clock.monotonicTimeNanosUnsafe()
     let oldest = waiting[next]
-    while (oldest !== undefined && oldest.due <= now) {
-      oldest.expire()
+    while (oldest !== undefined && (oldest.answered || oldest.due <= now)) {
+      if (!oldest.answered) oldest.expire()
       oldest = waiting[++next]
     }
     // Dropped in bulk, not one shift per call.
@@ -135,27 +139,27 @@ export const makeDeadline = Effect.fnUntraced(function* (timeout: Duration.Input
       Effect.flatMap(Effect.forkDetach(call, { startImmediately: true }), (fiber) => {
         observe?.(fiber)
         return Effect.callback<A | B, E, R>((resume) => {
-          let answered = false
-          const stopWatching = fiber.addObserver((exit) => {
-            answered = true
-            resume(exit)
-          })
-          const abandon = () => {
-            answered = true
-            stopWatching()
-            fiber.interruptUnsafe()
-          }
-          waiting.push({
+          const waiter: Waiting = {
             due: clock.monotonicTimeNanosUnsafe() + nanos,
+            answered: false,
             expire: () => {
-              if (answered) return
               abandon()
               resume(orElse())
             }
+          }
+          const stopWatching = fiber.addObserver((exit) => {
+            waiter.answered = true
+            resume(exit)
           })
+          const abandon = () => {
+            waiter.answered = true
+            stopWatching()
+            fiber.interruptUnsafe()
+          }
+          waiting.push(waiter)
           // The caller went away: the call goes too, in the background.
           return Effect.sync(() => {
-            if (!answered) abandon()
+            if (!waiter.answered) abandon()
           })
         })
       })
