@@ -2,10 +2,9 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
-import * as References from "effect/References"
 import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
-import { Instruments, seriesOf } from "../Platform/Observability.ts"
+import { Instruments, makeSpanWhenTraced, seriesOf } from "../Platform/Observability.ts"
 import { makeDatabaseEdge, makeSeedCheck } from "../Platform/Sql.ts"
 import {
   type ClienteId,
@@ -52,14 +51,8 @@ export class Ledger extends Context.Service<Ledger>()("Crebitos/Ledger", {
     const decodeRegistro = Schema.decodeUnknownEffect(Registro)
     const decodeExtrato = Schema.decodeUnknownEffect(LinhaExtrato)
 
-    // Not Effect.fn: it captures a stack trace and builds a span at every call,
-    // recorded or not (docs/crebitos-efficiency.md measures it), and these run
-    // once per request. The span is opened only when spans are recorded.
-    const tracing = yield* References.TracerEnabled
-    const spanned =
-      (name: string) =>
-      <A, E, R>(call: Effect.Effect<A, E, R>) =>
-        tracing ? Effect.withSpan(call, name) : call
+    // Not Effect.fn: these run once per request.
+    const spanned = yield* makeSpanWhenTraced
 
     // With metrics exported, every answer of the procedure is counted by
     // type and result, in place: a wrapper per call would cost more than the count.

@@ -8,6 +8,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { Pool } from "undici"
+import { makeSpanWhenTraced } from "../Platform/Observability.ts"
 import { type CorrelationId, type PaymentRequest, type ProcessorName, toDecimal } from "./Domain.ts"
 
 /** Where the processors answer: the contest's addresses by default. */
@@ -118,8 +119,11 @@ export class Processors extends Context.Service<Processors>()("Payments/Processo
         catch: (cause) => new ProcessorUnreachable({ processor, request: `${method} ${path}`, cause })
       })
 
+    // Not Effect.fn: it runs for every attempt of every payment.
+    const spanned = yield* makeSpanWhenTraced
+
     /** Sends a payment under `requestedAt`: the only place its amount becomes a decimal again. */
-    const send = Effect.fn("Processors.send")(
+    const send = Effect.fnUntraced(
       function* (processor: ProcessorName, payment: PaymentRequest, requestedAt: DateTime.Utc) {
         const body = JSON.stringify({
           correlationId: payment.correlationId,
@@ -136,7 +140,8 @@ export class Processors extends Context.Service<Processors>()("Payments/Processo
             return refused
         }
       },
-      Effect.catchTag("ProcessorUnreachable", () => Effect.succeed(noAnswer))
+      Effect.catchTag("ProcessorUnreachable", () => Effect.succeed(noAnswer)),
+      spanned("Processors.send")
     )
 
     /**

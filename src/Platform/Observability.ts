@@ -87,6 +87,20 @@ export const Instruments = Context.Reference<Instruments>("Platform/Instruments"
 })
 
 /**
+ * `Effect.withSpan` when spans are recorded, the call itself otherwise: for
+ * what runs once per request or per attempt, where `Effect.fn`'s stack trace
+ * and span (built even when not recorded) cost more than the work around them
+ * (docs/crebitos-efficiency.md, "Inside Effect").
+ */
+export const makeSpanWhenTraced = Effect.map(
+  References.TracerEnabled,
+  (traced) =>
+    (name: string) =>
+    <A, E, R>(call: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+      traced ? Effect.withSpan(call, name) : call
+)
+
+/**
  * One metric per set of labels, each built once: `Metric.withAttributes`
  * would build a new context on every update. Callers pass the labels in the
  * same order every time.
