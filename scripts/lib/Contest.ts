@@ -200,8 +200,8 @@ export const run = <S extends Stack.Stack, A>(contest: Definition<S, A>, options
         ...(settings.length > 0 ? { settings: settings.join(" ") } : {}),
         ...(options.observe === true ? { observed: observedText(options.observedApis, scrapeSeconds) } : {}),
         ...(options.floor === true ? { floor: floorText(contest.service) } : {}),
-        ...(Object.keys(options.apiEntries ?? {}).length > 0
-          ? { apiEntries: Options.apiEntriesText(options.apiEntries ?? {}) }
+        ...(options.apiEntries !== undefined && Object.keys(options.apiEntries).length > 0
+          ? { apiEntries: Options.apiEntriesText(options.apiEntries) }
           : {}),
         startedAt: startedAt.toISOString(),
         durationSeconds: Number(measured.load.seconds.toFixed(1)),

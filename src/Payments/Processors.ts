@@ -119,10 +119,12 @@ export class Processors extends Context.Service<Processors>()("Payments/Processo
         catch: (cause) => new ProcessorUnreachable({ processor, request: `${method} ${path}`, cause })
       })
 
-    // Not Effect.fn: it runs for every attempt of every payment.
     const spanned = yield* makeSpanWhenTraced
 
-    /** Sends a payment under `requestedAt`: the only place its amount becomes a decimal again. */
+    /**
+     * Sends a payment under `requestedAt`: the only place its amount becomes a
+     * decimal again. Not `Effect.fn`: it runs for every attempt of every payment.
+     */
     const send = Effect.fnUntraced(
       function* (processor: ProcessorName, payment: PaymentRequest, requestedAt: DateTime.Utc) {
         const body = JSON.stringify({

@@ -108,8 +108,9 @@ interface Waiting {
 export const makeDeadline = Effect.fnUntraced(function* (timeout: Duration.Input) {
   const clock = yield* Clock.Clock
   const nanos = Duration.toNanosUnsafe(timeout)
-  // Woken no more often than this, rather than once per call: a late call is
-  // answered up to a twentieth of `timeout` after it.
+  // The watcher never sleeps less than this: calls falling due one after the
+  // other (an outage) are answered in batches, each up to a twentieth of
+  // `timeout` after its deadline, rather than with a wake-up each.
   const slack = nanos / 20n
   // Oldest first, from `next` on; the ones before it are done with.
   let waiting: Array<Waiting> = []

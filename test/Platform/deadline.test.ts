@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -19,6 +20,23 @@ const frozenCall = Effect.gen(function* () {
   return { call, interrupted }
 })
 
+type AnswerWithin = Effect.Success<ReturnType<typeof makeDeadline>>
+
+/**
+ * Begins a call that never answers now, and checks it is still waited for
+ * after `stillWaiting`, then answered "late" once `due` more has passed.
+ */
+const answeredLate = (answerWithin: AnswerWithin, stillWaiting: Duration.Input, due: Duration.Input) =>
+  Effect.gen(function* () {
+    const { call, interrupted } = yield* frozenCall
+    const waiting = yield* Effect.forkChild(answerWithin(late)(call))
+    yield* TestClock.adjust(stillWaiting)
+    assert.isUndefined(waiting.pollUnsafe())
+    yield* TestClock.adjust(due)
+    assert.strictEqual(yield* Fiber.join(waiting), "late")
+    return interrupted
+  })
+
 describe("makeDeadline", () => {
   it.effect("a call that answers in time: its answer, typed failures included", () =>
     Effect.gen(function* () {
@@ -35,14 +53,8 @@ describe("makeDeadline", () => {
   it.effect("a call that never answers: `orElse` at its deadline, and the call interrupted behind it", () =>
     Effect.gen(function* () {
       const answerWithin = yield* makeDeadline(timeout)
-      const { call, interrupted } = yield* frozenCall
-      const waiting = yield* Effect.forkChild(answerWithin(late)(call))
-      yield* TestClock.adjust("1999 millis")
-      assert.isUndefined(waiting.pollUnsafe())
       // Within a twentieth of the timeout after it.
-      yield* TestClock.adjust("101 millis")
-      assert.strictEqual(yield* Fiber.join(waiting), "late")
-      yield* Deferred.await(interrupted)
+      yield* Deferred.await(yield* answeredLate(answerWithin, "1999 millis", "101 millis"))
     }).pipe(Effect.scoped)
   )
 
@@ -52,20 +64,10 @@ describe("makeDeadline", () => {
       // Answered calls are bookkeeping the watcher skips over, then drops.
       for (let call = 0; call < 2_000; call++) yield* answerWithin(late)(Effect.succeed(call))
       yield* TestClock.adjust("500 millis")
-      const first = yield* frozenCall
-      const firstWaiting = yield* Effect.forkChild(answerWithin(late)(first.call))
-      yield* TestClock.adjust("1600 millis")
-      assert.isUndefined(firstWaiting.pollUnsafe())
-      yield* TestClock.adjust("500 millis")
-      assert.strictEqual(yield* Fiber.join(firstWaiting), "late")
-      const second = yield* frozenCall
-      const secondWaiting = yield* Effect.forkChild(answerWithin(late)(second.call))
-      yield* TestClock.adjust("1900 millis")
-      assert.isUndefined(secondWaiting.pollUnsafe())
-      yield* TestClock.adjust("200 millis")
-      assert.strictEqual(yield* Fiber.join(secondWaiting), "late")
-      yield* Deferred.await(first.interrupted)
-      yield* Deferred.await(second.interrupted)
+      const first = yield* answeredLate(answerWithin, "1600 millis", "500 millis")
+      const second = yield* answeredLate(answerWithin, "1900 millis", "200 millis")
+      yield* Deferred.await(first)
+      yield* Deferred.await(second)
     }).pipe(Effect.scoped)
   )
 
